@@ -1,0 +1,15 @@
+# pg_medallion: build with PGXS.  Tests: test/run (see README.md).
+EXTENSION = pg_medallion
+MODULE_big = pg_medallion
+OBJS = src/init.o src/catalog.o src/feed.o src/capture.o src/partition.o \
+       src/version.o src/ticker.o src/read.o
+DATA = extension/pg_medallion--0.1.0.sql
+PG_CPPFLAGS = -I$(srcdir)/include -Wall -Wextra -Werror -Wno-unused-parameter \
+              -Wno-missing-field-initializers -Wno-sign-compare
+
+# JIT bitcode would need clang on every machine that builds us.
+override with_llvm = no
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,107 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_medallion.h
+ *	  Shared declarations of pg_medallion: feeds, the version clock, reads.
+ *
+ * Vocabulary (see README.md): a *feed* captures the changes of one source
+ * table into its *change table*; a *version* is a tick of the extension's
+ * clock, recorded as a snapshot in medallion.tick.  The changes of version v
+ * are the rows whose writer xid is visible in snapshot(v) and not visible in
+ * snapshot(v - 1).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_MEDALLION_H
+#define PG_MEDALLION_H
+
+#include "postgres.h"
+
+#include "access/tupdesc.h"
+#include "utils/timestamp.h"
+
+/* Names of the extension's schemas and catalog objects. */
+#define MEDALLION_SCHEMA			"medallion"
+#define MEDALLION_CHANGES_SCHEMA	"medallion_changes"
+
+/* Metadata columns every change table starts with, in this order. */
+#define CT_ATTNUM_XID			1
+#define CT_ATTNUM_SEQ			2
+#define CT_ATTNUM_CHANGE_TYPE	3
+#define CT_FIRST_DATA_ATTNUM	4
+
+/* Order keys: a sequence value drawn per statement, shifted, plus a row ordinal. */
+#define SEQ_ORDINAL_BITS		20
+#define SEQ_ORDINAL_LIMIT		(((int64) 1) << SEQ_ORDINAL_BITS)
+
+/* Change types, in the order of the enum medallion.change_type. */
+typedef enum ChangeType
+{
+	CHANGE_INSERT = 0,
+	CHANGE_UPDATE_PREIMAGE,
+	CHANGE_UPDATE_POSTIMAGE,
+	CHANGE_DELETE,
+	CHANGE_TRUNCATE,
+	CHANGE_TYPE_COUNT
+} ChangeType;
+
+/* One row of medallion.feed, as the C code needs it. */
+typedef struct FeedRow
+{
+	int32		feed_id;
+	Oid			source;
+	Oid			change_table;
+	int64		enabled_xid;
+	int64		partition_span;
+	char		mode[16];
+} FeedRow;
+
+/* One tick of the version clock: a snapshot of full xids and its time. */
+typedef struct TickSnapshot
+{
+	int64		version;
+	int64		xmin;
+	int64		xmax;
+	int			nxip;
+	int64	   *xip;			/* sorted ascending */
+	TimestampTz committed_at;
+} TickSnapshot;
+
+/* init.c: settings */
+extern int	medallion_tick_interval_ms;
+extern char *medallion_database;
+extern int	medallion_partition_xids;
+
+/* catalog.c */
+extern Oid	MedallionSchemaOid(void);
+extern Oid	MedallionChangesSchemaOid(void);
+extern Oid	MedallionExtensionOwner(void);
+extern Oid	MedallionChangeTypeOid(void);
+extern Oid	MedallionChangeTypeLabel(ChangeType type);
+extern Oid	MedallionChangeSeqOid(void);
+extern bool LookupFeedBySource(Oid source, FeedRow *feed);
+extern bool LookupFeedById(int32 feed_id, FeedRow *feed);
+extern void CheckSourceReadable(Oid source);
+extern void SwitchToOwner(Oid owner, Oid *save_userid, int *save_sec_context);
+extern void RestoreUser(Oid save_userid, int save_sec_context);
+
+/* partition.c */
+extern Oid	ChangePartitionFor(const FeedRow *feed, int64 xid, bool create);
+extern void EnsureChangePartitions(const FeedRow *feed, int64 xid, bool nowait);
+
+/* version.c */
+extern int64 RequestTick(void);
+extern int64 NewestReadableVersion(void);
+extern TickSnapshot *LoadTicks(int64 from_version, int64 to_version, int *nticks);
+extern bool XidVisibleInTick(const TickSnapshot *tick, int64 xid);
+extern int	TickIndexOfXid(const TickSnapshot *ticks, int nticks, int64 xid);
+extern int64 CurrentFullXid(void);
+extern int64 FeedFirstVersion(const FeedRow *feed);
+extern bool TickOnce(int64 *version, char *message, size_t message_size);
+
+/* ticker.c */
+extern void RegisterTickerWorker(void);
+
+/* capture.c */
+extern void CaptureCacheInit(void);
+
+#endif							/* PG_MEDALLION_H */

@@ -1,0 +1,487 @@
+/*-------------------------------------------------------------------------
+ *
+ * capture.c
+ *	  The capture trigger: AFTER ... FOR EACH STATEMENT with transition tables.
+ *
+ * One call per statement reads the transition tuplestores directly (an
+ * UPDATE's old and new rows pair up by position) and multi-inserts change
+ * rows straight into the change table's partition for the writer's xid.
+ * No SPI and no catalog lookups per row: what a statement needs (the feed,
+ * the partition, the column map) is cached per trigger relation and dropped
+ * by the relcache callback when the source or the change table changes.
+ *
+ * Order key (_seq): one value of medallion.change_seq is drawn per statement
+ * (and per 2^20 rows), shifted left 20 bits, plus the row's ordinal.  The
+ * trigger runs at the end of the statement, while the writer still holds the
+ * row locks of every row it changed, so for one row the transaction that
+ * changed it first always draws the smaller value, whatever the xids are.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_medallion.h"
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/execnodes.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(medallion_capture);
+PG_FUNCTION_INFO_V1(medallion_truncate_guard);
+
+#define CAPTURE_BATCH_SIZE 1000
+
+/* What one trigger relation needs to capture a statement; rebuilt after invalidation. */
+typedef struct CaptureEntry
+{
+	Oid			relid;			/* hash key: the relation the trigger fires on */
+	bool		valid;
+	FeedRow		feed;
+	int64		partition_chunk;	/* chunk of `partition`, -1 if none yet */
+	Oid			partition;
+	int			natts;			/* attributes of the partition's descriptor */
+	AttrNumber *source_attnum;	/* per partition attribute: source attnum or 0 */
+	Oid			change_type_label[CHANGE_TYPE_COUNT];
+	Oid			seq_oid;
+} CaptureEntry;
+
+/* The state of one statement's capture. */
+typedef struct CaptureBatch
+{
+	CaptureEntry *entry;
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	BulkInsertState bistate;
+	CommandId	cid;
+	TupleTableSlot *slots[CAPTURE_BATCH_SIZE];
+	int			nslots;
+	Datum	   *values;
+	bool	   *nulls;
+	int64		xid;
+	int64		seq_block;
+	int64		ordinal;
+} CaptureBatch;
+
+static HTAB *capture_cache = NULL;
+
+/* CaptureInvalidate is the relcache callback: forgets entries that depend on `relid`. */
+static void
+CaptureInvalidate(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	CaptureEntry *entry;
+
+	if (capture_cache == NULL)
+		return;
+	hash_seq_init(&status, capture_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (relid == InvalidOid || entry->relid == relid ||
+			entry->feed.change_table == relid || entry->partition == relid)
+			entry->valid = false;
+	}
+}
+
+/* CaptureCacheInit creates the cache and registers its invalidation callback, once per backend. */
+void
+CaptureCacheInit(void)
+{
+	HASHCTL		ctl;
+
+	if (capture_cache != NULL)
+		return;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(CaptureEntry);
+	ctl.hcxt = CacheMemoryContext;
+	capture_cache = hash_create("pg_medallion capture cache", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	CacheRegisterRelcacheCallback(CaptureInvalidate, (Datum) 0);
+}
+
+/* BuildColumnMap maps each partition attribute to the source attribute of the same name. */
+static void
+BuildColumnMap(CaptureEntry *entry, TupleDesc source_desc, TupleDesc part_desc)
+{
+	int			i;
+
+	if (entry->source_attnum)
+		pfree(entry->source_attnum);
+	entry->natts = part_desc->natts;
+	entry->source_attnum = MemoryContextAllocZero(CacheMemoryContext,
+												  sizeof(AttrNumber) * part_desc->natts);
+	for (i = CT_FIRST_DATA_ATTNUM - 1; i < part_desc->natts; i++)
+	{
+		Form_pg_attribute pattr = TupleDescAttr(part_desc, i);
+		int			j;
+
+		if (pattr->attisdropped)
+			continue;
+		for (j = 0; j < source_desc->natts; j++)
+		{
+			Form_pg_attribute sattr = TupleDescAttr(source_desc, j);
+
+			if (sattr->attisdropped || strcmp(NameStr(sattr->attname), NameStr(pattr->attname)) != 0)
+				continue;
+			if (getBaseType(sattr->atttypid) != pattr->atttypid)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("column \"%s\" of the change table has type %s, the source column has type %s",
+								NameStr(pattr->attname), format_type_be(pattr->atttypid),
+								format_type_be(sattr->atttypid)),
+						 errdetail("The source table was altered after its feed was enabled."),
+						 errhint("Disable and enable the feed again to capture the new layout.")));
+			entry->source_attnum[i] = sattr->attnum;
+			break;
+		}
+	}
+}
+
+/* GetCaptureEntry returns the valid cache entry for the trigger's relation, building it on a miss. */
+static CaptureEntry *
+GetCaptureEntry(TriggerData *trigdata)
+{
+	Oid			relid = RelationGetRelid(trigdata->tg_relation);
+	CaptureEntry *entry;
+	bool		found;
+	int			t;
+
+	CaptureCacheInit();
+	entry = hash_search(capture_cache, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->valid = false;
+		entry->source_attnum = NULL;
+	}
+	if (entry->valid)
+		return entry;
+
+	if (trigdata->tg_trigger->tgnargs != 1)
+		elog(ERROR, "medallion._capture() expects the feed id as its only argument");
+	if (!LookupFeedById(pg_strtoint32(trigdata->tg_trigger->tgargs[0]), &entry->feed))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("feed %s of table %s is not in medallion.feed",
+						trigdata->tg_trigger->tgargs[0],
+						quote_identifier(RelationGetRelationName(trigdata->tg_relation))),
+				 errhint("Call medallion.disable_feed() and medallion.enable_feed() to repair it.")));
+	for (t = 0; t < CHANGE_TYPE_COUNT; t++)
+		entry->change_type_label[t] = MedallionChangeTypeLabel((ChangeType) t);
+	entry->seq_oid = MedallionChangeSeqOid();
+	entry->partition = InvalidOid;
+	entry->partition_chunk = -1;
+	entry->valid = true;
+	return entry;
+}
+
+/* OpenPartition opens the change partition for the statement's xid, refreshing the column map if it moved. */
+static Relation
+OpenPartition(CaptureEntry *entry, Relation source, int64 xid)
+{
+	int64		chunk = xid / entry->feed.partition_span;
+	Relation	rel = NULL;
+
+	if (entry->partition_chunk == chunk && OidIsValid(entry->partition))
+		rel = try_table_open(entry->partition, RowExclusiveLock);
+	if (rel == NULL)
+	{
+		Oid			partition = ChangePartitionFor(&entry->feed, xid, true);
+
+		/* Creating a partition may have invalidated the entry: keep the feed, redo the map. */
+		rel = table_open(partition, RowExclusiveLock);
+		BuildColumnMap(entry, RelationGetDescr(source), RelationGetDescr(rel));
+		entry->partition = partition;
+		entry->partition_chunk = chunk;
+		entry->valid = true;
+	}
+	return rel;
+}
+
+/* BeginBatch prepares one statement's insertion into the change partition. */
+static void
+BeginBatch(CaptureBatch *batch, CaptureEntry *entry, Relation source, int64 xid, int64 nrows)
+{
+	int			i;
+
+	memset(batch, 0, sizeof(CaptureBatch));
+	batch->entry = entry;
+	batch->xid = xid;
+	batch->rel = OpenPartition(entry, source, xid);
+	batch->estate = CreateExecutorState();
+	batch->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(batch->rri, batch->rel, 1, NULL, 0);
+	ExecOpenIndices(batch->rri, false);
+	batch->cid = GetCurrentCommandId(true);
+	batch->bistate = nrows > CAPTURE_BATCH_SIZE ? GetBulkInsertState() : NULL;
+	for (i = 0; i < Min(nrows, CAPTURE_BATCH_SIZE); i++)
+		batch->slots[i] = MakeSingleTupleTableSlot(RelationGetDescr(batch->rel), &TTSOpsHeapTuple);
+	batch->values = palloc(sizeof(Datum) * entry->natts);
+	batch->nulls = palloc(sizeof(bool) * entry->natts);
+	batch->seq_block = -1;
+}
+
+/* FlushBatch writes the buffered change rows and their index entries. */
+static void
+FlushBatch(CaptureBatch *batch)
+{
+	int			i;
+
+	if (batch->nslots == 0)
+		return;
+	table_multi_insert(batch->rel, batch->slots, batch->nslots, batch->cid, 0, batch->bistate);
+	for (i = 0; i < batch->nslots; i++)
+	{
+		if (batch->rri->ri_NumIndices > 0)
+		{
+			List	   *recheck = ExecInsertIndexTuples(batch->rri, batch->slots[i], batch->estate,
+														false, false, NULL, NIL);
+
+			list_free(recheck);
+		}
+		ExecClearTuple(batch->slots[i]);
+	}
+	batch->nslots = 0;
+}
+
+/* NextOrderKey returns the next order key of the statement, drawing a new sequence block when needed. */
+static inline int64
+NextOrderKey(CaptureBatch *batch)
+{
+	if (batch->seq_block < 0 || batch->ordinal >= SEQ_ORDINAL_LIMIT)
+	{
+		batch->seq_block = nextval_internal(batch->entry->seq_oid, false);
+		if (batch->seq_block >= (PG_INT64_MAX >> SEQ_ORDINAL_BITS))
+			ereport(ERROR,
+					(errcode(ERRCODE_SEQUENCE_GENERATOR_LIMIT_EXCEEDED),
+					 errmsg("medallion.change_seq is exhausted")));
+		batch->ordinal = 0;
+	}
+	return (batch->seq_block << SEQ_ORDINAL_BITS) | batch->ordinal++;
+}
+
+/* AddChange buffers one change row built from a source slot (NULL: all data columns NULL). */
+static void
+AddChange(CaptureBatch *batch, ChangeType type, TupleTableSlot *source_slot)
+{
+	CaptureEntry *entry = batch->entry;
+	TupleTableSlot *slot = batch->slots[batch->nslots];
+	HeapTuple	tuple;
+	int			i;
+
+	if (source_slot)
+		slot_getallattrs(source_slot);
+	batch->values[CT_ATTNUM_XID - 1] = Int64GetDatum(batch->xid);
+	batch->nulls[CT_ATTNUM_XID - 1] = false;
+	batch->values[CT_ATTNUM_SEQ - 1] = Int64GetDatum(NextOrderKey(batch));
+	batch->nulls[CT_ATTNUM_SEQ - 1] = false;
+	batch->values[CT_ATTNUM_CHANGE_TYPE - 1] = ObjectIdGetDatum(entry->change_type_label[type]);
+	batch->nulls[CT_ATTNUM_CHANGE_TYPE - 1] = false;
+	for (i = CT_FIRST_DATA_ATTNUM - 1; i < entry->natts; i++)
+	{
+		AttrNumber	src = entry->source_attnum[i];
+
+		if (src == 0 || source_slot == NULL)
+		{
+			batch->values[i] = (Datum) 0;
+			batch->nulls[i] = true;
+		}
+		else
+		{
+			batch->values[i] = source_slot->tts_values[src - 1];
+			batch->nulls[i] = source_slot->tts_isnull[src - 1];
+		}
+	}
+	tuple = heap_form_tuple(RelationGetDescr(batch->rel), batch->values, batch->nulls);
+	ExecStoreHeapTuple(tuple, slot, true);
+	if (++batch->nslots == CAPTURE_BATCH_SIZE)
+		FlushBatch(batch);
+}
+
+/* EndBatch flushes what is left and releases the statement's resources. */
+static void
+EndBatch(CaptureBatch *batch)
+{
+	int			i;
+
+	FlushBatch(batch);
+	for (i = 0; i < CAPTURE_BATCH_SIZE && batch->slots[i] != NULL; i++)
+		ExecDropSingleTupleTableSlot(batch->slots[i]);
+	if (batch->bistate)
+	{
+		FreeBulkInsertState(batch->bistate);
+		table_finish_bulk_insert(batch->rel, 0);
+	}
+	ExecCloseIndices(batch->rri);
+	FreeExecutorState(batch->estate);
+	table_close(batch->rel, NoLock);
+	pfree(batch->values);
+	pfree(batch->nulls);
+}
+
+/* BeginRead starts a private scan of a transition table (other triggers may read it too). */
+static void
+BeginRead(Tuplestorestate *store)
+{
+	int			ptr = tuplestore_alloc_read_pointer(store, EXEC_FLAG_REWIND);
+
+	tuplestore_select_read_pointer(store, ptr);
+	tuplestore_rescan(store);
+}
+
+/* CaptureStore adds one change of `type` per row of a transition table. */
+static void
+CaptureStore(CaptureBatch *batch, Tuplestorestate *store, ChangeType type, TupleDesc desc)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+
+	BeginRead(store);
+	while (tuplestore_gettupleslot(store, true, false, slot))
+		AddChange(batch, type, slot);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* CaptureUpdate adds a pre-image and a post-image per updated row; old and new rows pair by position. */
+static void
+CaptureUpdate(CaptureBatch *batch, Tuplestorestate *old_store, Tuplestorestate *new_store, TupleDesc desc)
+{
+	TupleTableSlot *old_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	TupleTableSlot *new_slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+
+	BeginRead(old_store);
+	BeginRead(new_store);
+	for (;;)
+	{
+		bool		has_old = tuplestore_gettupleslot(old_store, true, false, old_slot);
+		bool		has_new = tuplestore_gettupleslot(new_store, true, false, new_slot);
+
+		if (has_old != has_new)
+			elog(ERROR, "transition tables of an UPDATE differ in length");
+		if (!has_old)
+			break;
+		AddChange(batch, CHANGE_UPDATE_PREIMAGE, old_slot);
+		AddChange(batch, CHANGE_UPDATE_POSTIMAGE, new_slot);
+	}
+	ExecDropSingleTupleTableSlot(old_slot);
+	ExecDropSingleTupleTableSlot(new_slot);
+}
+
+/* medallion_capture is the trigger function: captures one statement's changes; returns NULL. */
+Datum
+medallion_capture(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	source;
+	TupleDesc	desc;
+	CaptureEntry *entry;
+	CaptureBatch batch;
+	int64		nrows;
+	int64		xid;
+	MemoryContext statement_cxt;
+	MemoryContext oldcxt;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("medallion._capture() must be an AFTER ... FOR EACH STATEMENT trigger"),
+				 errhint("Use medallion.enable_feed() to create capture triggers.")));
+
+	source = trigdata->tg_relation;
+	desc = RelationGetDescr(source);
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		nrows = 1;
+	else if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		nrows = trigdata->tg_newtable ? tuplestore_tuple_count(trigdata->tg_newtable) : 0;
+	else if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		nrows = trigdata->tg_newtable ? 2 * tuplestore_tuple_count(trigdata->tg_newtable) : 0;
+	else
+		nrows = trigdata->tg_oldtable ? tuplestore_tuple_count(trigdata->tg_oldtable) : 0;
+	if (nrows == 0)
+		return PointerGetDatum(NULL);
+
+	statement_cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_medallion capture",
+										  ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(statement_cxt);
+
+	entry = GetCaptureEntry(trigdata);
+	xid = (int64) U64FromFullTransactionId(GetTopFullTransactionId());
+	BeginBatch(&batch, entry, source, xid, nrows);
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
+		AddChange(&batch, CHANGE_TRUNCATE, NULL);
+	else if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		CaptureStore(&batch, trigdata->tg_newtable, CHANGE_INSERT, desc);
+	else if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		CaptureUpdate(&batch, trigdata->tg_oldtable, trigdata->tg_newtable, desc);
+	else
+		CaptureStore(&batch, trigdata->tg_oldtable, CHANGE_DELETE, desc);
+
+	EndBatch(&batch);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(statement_cxt);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * A TRUNCATE of a fed partitioned table fires the BEFORE TRUNCATE triggers of
+ * the table first, then of its partitions, and the feed records one
+ * `truncate` change.  A partition truncated on its own has no change type
+ * that says "these rows are gone", so it is refused: the fed table's guard
+ * remembers which command it allowed, the partitions' guards check it.
+ */
+static int32 truncate_allowed_feed = -1;
+static FullTransactionId truncate_allowed_xid;
+static CommandId truncate_allowed_cid;
+
+/* medallion_truncate_guard is the BEFORE TRUNCATE trigger of fed tables and their partitions. */
+Datum
+medallion_truncate_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	int32		feed_id;
+	FullTransactionId xid;
+	CommandId	cid;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ||
+		trigdata->tg_trigger->tgnargs != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("medallion._truncate_guard() must be a BEFORE TRUNCATE trigger"),
+				 errhint("Use medallion.enable_feed() to create capture triggers.")));
+	feed_id = pg_strtoint32(trigdata->tg_trigger->tgargs[0]);
+	xid = GetTopFullTransactionId();
+	cid = GetCurrentCommandId(false);
+
+	if (strcmp(trigdata->tg_trigger->tgargs[1], "fed") == 0)
+	{
+		truncate_allowed_feed = feed_id;
+		truncate_allowed_xid = xid;
+		truncate_allowed_cid = cid;
+	}
+	else if (truncate_allowed_feed != feed_id ||
+			 !FullTransactionIdEquals(truncate_allowed_xid, xid) ||
+			 truncate_allowed_cid != cid)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot truncate partition %s of a table with a change feed",
+						quote_identifier(RelationGetRelationName(trigdata->tg_relation))),
+				 errdetail("The feed captures TRUNCATE of the whole partitioned table only."),
+				 errhint("DELETE FROM the partition, or TRUNCATE the partitioned table.")));
+	return PointerGetDatum(NULL);
+}

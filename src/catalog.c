@@ -1,0 +1,224 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  Lookups of the extension's own objects and of the feed catalog, and
+ *	  the privilege checks every entry point shares.
+ *
+ * Lookups by name go through the syscache (cheap hash lookups); reads of
+ * medallion.feed go through SPI, and callers on hot paths cache the result
+ * (see capture.c), so nothing here runs per row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_medallion.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_enum.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rls.h"
+#include "utils/syscache.h"
+#include "access/table.h"
+#include "access/genam.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+
+static const char *const change_type_labels[CHANGE_TYPE_COUNT] = {
+	"insert", "update_preimage", "update_postimage", "delete", "truncate"
+};
+
+/* MedallionSchemaOid returns the oid of schema medallion, or errors if the extension is missing. */
+Oid
+MedallionSchemaOid(void)
+{
+	Oid			oid = get_namespace_oid(MEDALLION_SCHEMA, true);
+
+	if (!OidIsValid(oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"pg_medallion\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION pg_medallion.")));
+	return oid;
+}
+
+/* MedallionChangesSchemaOid returns the oid of schema medallion_changes. */
+Oid
+MedallionChangesSchemaOid(void)
+{
+	Oid			oid = get_namespace_oid(MEDALLION_CHANGES_SCHEMA, true);
+
+	if (!OidIsValid(oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("schema \"%s\" is missing", MEDALLION_CHANGES_SCHEMA),
+				 errhint("Reinstall the extension pg_medallion.")));
+	return oid;
+}
+
+/* MedallionExtensionOwner returns the role that owns the extension: it owns change tables too. */
+Oid
+MedallionExtensionOwner(void)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			owner = InvalidOid;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("pg_medallion"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (!OidIsValid(owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"pg_medallion\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION pg_medallion.")));
+	return owner;
+}
+
+/* MedallionChangeTypeOid returns the oid of type medallion.change_type. */
+Oid
+MedallionChangeTypeOid(void)
+{
+	Oid			typoid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+										 CStringGetDatum("change_type"),
+										 ObjectIdGetDatum(MedallionSchemaOid()));
+
+	if (!OidIsValid(typoid))
+		elog(ERROR, "type medallion.change_type is missing");
+	return typoid;
+}
+
+/* MedallionChangeTypeLabel returns the enum value (a pg_enum oid) of a change type. */
+Oid
+MedallionChangeTypeLabel(ChangeType type)
+{
+	Oid			label = GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid,
+										ObjectIdGetDatum(MedallionChangeTypeOid()),
+										CStringGetDatum(change_type_labels[type]));
+
+	if (!OidIsValid(label))
+		elog(ERROR, "label \"%s\" of medallion.change_type is missing", change_type_labels[type]);
+	return label;
+}
+
+/* MedallionChangeSeqOid returns the oid of sequence medallion.change_seq. */
+Oid
+MedallionChangeSeqOid(void)
+{
+	Oid			seq = get_relname_relid("change_seq", MedallionSchemaOid());
+
+	if (!OidIsValid(seq))
+		elog(ERROR, "sequence medallion.change_seq is missing");
+	return seq;
+}
+
+/* LookupFeedWhere fills *feed from the first medallion.feed row matching a condition. */
+static bool
+LookupFeedWhere(const char *condition, Oid argtype, Datum arg, FeedRow *feed)
+{
+	bool		found = false;
+	char	   *query;
+	Oid			save_userid;
+	int			save_sec;
+
+	query = psprintf("SELECT feed_id, source::oid, change_table::oid, enabled_xid, "
+					 "partition_span, mode FROM medallion.feed WHERE %s", condition);
+
+	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(query, 1, &argtype, &arg, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read medallion.feed");
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *mode;
+
+		feed->feed_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		feed->source = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+		feed->change_table = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+		feed->enabled_xid = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+		feed->partition_span = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+		mode = SPI_getvalue(tup, desc, 6);
+		strlcpy(feed->mode, mode, sizeof(feed->mode));
+		found = true;
+	}
+	SPI_finish();
+	RestoreUser(save_userid, save_sec);
+	pfree(query);
+	return found;
+}
+
+/* LookupFeedBySource fills *feed for a source table; false if it has no feed. */
+bool
+LookupFeedBySource(Oid source, FeedRow *feed)
+{
+	return LookupFeedWhere("source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+						   OIDOID, ObjectIdGetDatum(source), feed);
+}
+
+/* LookupFeedById fills *feed for a feed id; false if there is none. */
+bool
+LookupFeedById(int32 feed_id, FeedRow *feed)
+{
+	return LookupFeedWhere("feed_id OPERATOR(pg_catalog.=) $1",
+						   INT4OID, Int32GetDatum(feed_id), feed);
+}
+
+/*
+ * CheckSourceReadable errors unless the current user may read every row of
+ * the source: SELECT on the table, and no row-level security policy that
+ * would filter what this role sees (a feed cannot apply policies to change
+ * rows, so it refuses rather than leak).
+ */
+void
+CheckSourceReadable(Oid source)
+{
+	if (pg_class_aclcheck(source, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read the changes of table %s",
+						quote_identifier(get_rel_name(source))),
+				 errdetail("Reading a feed requires SELECT on its source table."),
+				 errhint("GRANT SELECT ON the source table to this role.")));
+
+	if (check_enable_rls(source, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("table %s has row-level security enabled for this role",
+						quote_identifier(get_rel_name(source))),
+				 errdetail("A change feed cannot apply row-level security policies to change rows."),
+				 errhint("Read the feed as the table owner or as a role with BYPASSRLS.")));
+}
+
+/* SwitchToOwner runs what follows as another role, saving the caller's identity. */
+void
+SwitchToOwner(Oid owner, Oid *save_userid, int *save_sec_context)
+{
+	GetUserIdAndSecContext(save_userid, save_sec_context);
+	SetUserIdAndSecContext(owner, *save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+/* RestoreUser undoes SwitchToOwner (errors undo it at transaction abort). */
+void
+RestoreUser(Oid save_userid, int save_sec_context)
+{
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}

@@ -1,0 +1,433 @@
+/*-------------------------------------------------------------------------
+ *
+ * feed.c
+ *	  enable_feed / disable_feed: the change table, its typed readers and
+ *	  the capture triggers of one source table.
+ *
+ * Everything is generated as SQL with quoted identifiers and run through
+ * SPI as the extension owner, who owns change tables: roles read changes
+ * only through the readers, which check SELECT on the source first.  The
+ * source is locked in SHARE ROW EXCLUSIVE mode (what CREATE TRIGGER takes),
+ * so no write slips between the checks and the triggers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_medallion.h"
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/syscache.h"
+
+PG_FUNCTION_INFO_V1(medallion_enable_feed);
+PG_FUNCTION_INFO_V1(medallion_disable_feed);
+
+/* Column names a source may not use: the change table and readers use them. */
+static const char *const reserved_columns[] = {
+	"_xid", "_seq", "_change_type", "_commit_version", "_commit_timestamp", "_change_seq", NULL
+};
+
+/* The capture triggers enable_feed creates, and the events they capture. */
+static const char *const trigger_names[] = {
+	"medallion_capture_insert", "medallion_capture_update",
+	"medallion_capture_delete", "medallion_capture_truncate", "medallion_truncate_guard", NULL
+};
+
+/* RelDisplayName returns a quoted schema-qualified name for messages and SQL. */
+static char *
+RelDisplayName(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+/* RunSql executes generated SQL through SPI as the extension owner. */
+static void
+RunSql(const char *sql, int expected)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			rc;
+
+	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute(sql, false, 0);
+	if (rc != expected)
+		elog(ERROR, "generated statement failed (%s): %s", SPI_result_code_string(rc), sql);
+	SPI_finish();
+	RestoreUser(save_userid, save_sec);
+}
+
+/* CheckFeedPrivileges errors unless the caller may read the source and create triggers on it. */
+static void
+CheckFeedPrivileges(Oid source, const char *action)
+{
+	Oid			user = GetUserId();
+
+	if (pg_class_aclcheck(source, user, ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s the feed of table %s", action, RelDisplayName(source)),
+				 errdetail("A feed exposes every row of its table: it requires SELECT on it."),
+				 errhint("Ask the table owner to GRANT SELECT and TRIGGER on it.")));
+	if (!pg_class_ownercheck(source, user) &&
+		pg_class_aclcheck(source, user, ACL_TRIGGER) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s the feed of table %s", action, RelDisplayName(source)),
+				 errdetail("A feed is captured by triggers: it requires ownership or the TRIGGER privilege."),
+				 errhint("Ask the table owner to GRANT TRIGGER on it.")));
+}
+
+/* CheckSourceKind errors unless the relation is a table a trigger feed can capture. */
+static void
+CheckSourceKind(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	char		relkind = rel->rd_rel->relkind;
+	Oid			nsp = RelationGetNamespace(rel);
+	List	   *ancestors;
+	ListCell   *lc;
+	FeedRow		other;
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s is not a table", RelDisplayName(relid)),
+				 errdetail("Views, materialized views, foreign tables, sequences and indexes have no change feed."),
+				 errhint("Enable the feed on the table the data is stored in.")));
+	if (isAnyTempNamespace(nsp) || rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("temporary table %s cannot have a change feed", RelDisplayName(relid)),
+				 errhint("Use a permanent table.")));
+	if (IsCatalogNamespace(nsp) || nsp == MedallionSchemaOid() || nsp == MedallionChangesSchemaOid())
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s is a system or pg_medallion table", RelDisplayName(relid)),
+				 errhint("Enable feeds on your own tables.")));
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("unlogged table %s cannot have a change feed", RelDisplayName(relid)),
+				 errdetail("An unlogged table is emptied by a crash, which no feed could report."),
+				 errhint("Run ALTER TABLE ... SET LOGGED first.")));
+	if (!rel->rd_rel->relispartition && relkind == RELKIND_RELATION &&
+		(rel->rd_rel->relhassubclass || has_superclass(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("table %s uses table inheritance", RelDisplayName(relid)),
+				 errhint("Declarative partitioning is supported: enable the feed on the partitioned table.")));
+
+	if (LookupFeedBySource(relid, &other))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("table %s already has a change feed", RelDisplayName(relid)),
+				 errdetail("Its change table is %s.", RelDisplayName(other.change_table)),
+				 errhint("Call medallion.disable_feed() first to recreate it.")));
+
+	if (rel->rd_rel->relispartition)
+	{
+		ancestors = get_partition_ancestors(relid);
+		foreach(lc, ancestors)
+		{
+			if (LookupFeedBySource(lfirst_oid(lc), &other))
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_OBJECT),
+						 errmsg("table %s is a partition of %s, which already has a change feed",
+								RelDisplayName(relid), RelDisplayName(lfirst_oid(lc))),
+						 errhint("Read the partitioned table's feed; it captures every partition.")));
+		}
+	}
+	if (relkind == RELKIND_PARTITIONED_TABLE)
+	{
+		List	   *descendants = find_all_inheritors(relid, NoLock, NULL);
+
+		foreach(lc, descendants)
+		{
+			if (lfirst_oid(lc) != relid && LookupFeedBySource(lfirst_oid(lc), &other))
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_OBJECT),
+						 errmsg("partition %s of table %s already has a change feed",
+								RelDisplayName(lfirst_oid(lc)), RelDisplayName(relid)),
+						 errhint("Disable the partition's feed first.")));
+		}
+	}
+}
+
+/* ColumnListSql returns "name type [COLLATE c], ..." for the source's live columns; checks reserved names. */
+static char *
+ColumnListSql(TupleDesc desc)
+{
+	StringInfoData buf;
+	int			i;
+	bool		first = true;
+
+	initStringInfo(&buf);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute attr = TupleDescAttr(desc, i);
+		int32		typmod = attr->atttypmod;
+		Oid			basetype;
+		const char *const *r;
+
+		if (attr->attisdropped)
+			continue;
+		for (r = reserved_columns; *r; r++)
+			if (strcmp(NameStr(attr->attname), *r) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("column name \"%s\" is reserved by pg_medallion", *r),
+						 errhint("Rename the column before enabling the feed.")));
+		/* Domains would refuse the NULLs of truncate rows: store the base type. */
+		basetype = getBaseTypeAndTypmod(attr->atttypid, &typmod);
+		appendStringInfo(&buf, "%s%s %s", first ? "" : ", ",
+						 quote_identifier(NameStr(attr->attname)),
+						 format_type_with_typemod(basetype, typmod));
+		if (OidIsValid(attr->attcollation) && attr->attcollation != get_typcollation(basetype))
+			appendStringInfo(&buf, " COLLATE %s", generate_collation_name(attr->attcollation));
+		first = false;
+	}
+	if (first)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a table without columns cannot have a change feed"),
+				 errhint("Add a column first.")));
+	return buf.data;
+}
+
+/* ChooseChangeTableName returns a free name in medallion_changes for the source's change table. */
+static char *
+ChooseChangeTableName(Oid source)
+{
+	Oid			nsp = MedallionChangesSchemaOid();
+	char	   *relname = get_rel_name(source);
+	char	   *candidate;
+	int			n;
+
+	candidate = pstrdup(relname);
+	if (!OidIsValid(get_relname_relid(candidate, nsp)))
+		return candidate;
+	candidate = psprintf("%s_%s", get_namespace_name(get_rel_namespace(source)), relname);
+	if (strlen(candidate) < NAMEDATALEN && !OidIsValid(get_relname_relid(candidate, nsp)))
+		return candidate;
+	for (n = 2;; n++)
+	{
+		candidate = psprintf("%.*s_%d", NAMEDATALEN - 12, relname, n);
+		if (!OidIsValid(get_relname_relid(candidate, nsp)))
+			return candidate;
+	}
+}
+
+/* CreateCaptureTriggers creates the capture triggers on a table (TRUNCATE only on the fed table itself). */
+static void
+CreateCaptureTriggers(Oid relid, int32 feed_id, bool with_truncate)
+{
+	char	   *rel = RelDisplayName(relid);
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "CREATE TRIGGER medallion_capture_insert AFTER INSERT ON %s "
+					 "REFERENCING NEW TABLE AS medallion_new FOR EACH STATEMENT "
+					 "EXECUTE FUNCTION medallion._capture('%d');\n"
+					 "CREATE TRIGGER medallion_capture_update AFTER UPDATE ON %s "
+					 "REFERENCING OLD TABLE AS medallion_old NEW TABLE AS medallion_new FOR EACH STATEMENT "
+					 "EXECUTE FUNCTION medallion._capture('%d');\n"
+					 "CREATE TRIGGER medallion_capture_delete AFTER DELETE ON %s "
+					 "REFERENCING OLD TABLE AS medallion_old FOR EACH STATEMENT "
+					 "EXECUTE FUNCTION medallion._capture('%d');\n",
+					 rel, feed_id, rel, feed_id, rel, feed_id);
+	if (with_truncate)
+		appendStringInfo(&sql,
+						 "CREATE TRIGGER medallion_capture_truncate AFTER TRUNCATE ON %s "
+						 "FOR EACH STATEMENT EXECUTE FUNCTION medallion._capture('%d');\n",
+						 rel, feed_id);
+	/* A partition truncated on its own would vanish from the feed: see TruncateGuard. */
+	appendStringInfo(&sql,
+					 "CREATE TRIGGER medallion_truncate_guard BEFORE TRUNCATE ON %s "
+					 "FOR EACH STATEMENT EXECUTE FUNCTION medallion._truncate_guard('%d', '%s');\n",
+					 rel, feed_id, with_truncate ? "fed" : "partition");
+	RunSql(sql.data, SPI_OK_UTILITY);
+}
+
+/* CreateReaders creates the typed reader functions of a feed, by version and by timestamp. */
+static void
+CreateReaders(const char *reader, int32 feed_id, const char *columns)
+{
+	const char *meta = "_change_type medallion.change_type, _commit_version bigint, "
+		"_commit_timestamp timestamptz, _change_seq bigint";
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "CREATE FUNCTION %s(from_version bigint, to_version bigint DEFAULT NULL) "
+					 "RETURNS TABLE(%s, %s) LANGUAGE sql VOLATILE AS $medallion$ "
+					 "SELECT * FROM medallion._changes(%d, $1, $2) AS c(%s, %s) $medallion$;\n",
+					 reader, columns, meta, feed_id, columns, meta);
+	appendStringInfo(&sql,
+					 "CREATE FUNCTION %s(from_timestamp timestamptz, to_timestamp timestamptz DEFAULT NULL) "
+					 "RETURNS TABLE(%s, %s) LANGUAGE sql VOLATILE AS $medallion$ "
+					 "SELECT * FROM medallion._changes(%d, medallion._version_from_timestamp($1), "
+					 "medallion._version_to_timestamp($2)) AS c(%s, %s) $medallion$;\n",
+					 reader, columns, meta, feed_id, columns, meta);
+	appendStringInfo(&sql, "COMMENT ON FUNCTION %s(bigint, bigint) IS "
+					 "'Typed changes of feed %d in versions [from_version, to_version], both inclusive';\n",
+					 reader, feed_id);
+	appendStringInfo(&sql, "COMMENT ON FUNCTION %s(timestamptz, timestamptz) IS "
+					 "'Typed changes of feed %d in the versions closed in [from_timestamp, to_timestamp]';\n",
+					 reader, feed_id);
+	RunSql(sql.data, SPI_OK_UTILITY);
+}
+
+/* medallion_enable_feed starts capturing a table; returns its change table. */
+Datum
+medallion_enable_feed(PG_FUNCTION_ARGS)
+{
+	Oid			source;
+	char	   *mode;
+	Relation	rel;
+	char	   *ct_name;
+	char	   *ct_qualified;
+	char	   *columns;
+	StringInfoData sql;
+	FeedRow		feed;
+	List	   *children;
+	ListCell   *lc;
+	int64		xid;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source must not be NULL"),
+				 errhint("Pass the table to capture, e.g. 'public.orders'.")));
+	source = PG_GETARG_OID(0);
+	mode = PG_ARGISNULL(1) ? "trigger" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (strcmp(mode, "logical") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("feed mode \"logical\" is not available in this version"),
+				 errhint("Use mode 'trigger'.")));
+	if (strcmp(mode, "trigger") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown feed mode \"%s\"", mode),
+				 errhint("Valid modes are 'trigger' and 'logical'.")));
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot enable a feed during recovery")));
+
+	rel = try_table_open(source, ShareRowExclusiveLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with oid %u does not exist", source)));
+	CheckFeedPrivileges(source, "enable");
+	CheckSourceKind(rel);
+	columns = ColumnListSql(RelationGetDescr(rel));
+
+	ct_name = ChooseChangeTableName(source);
+	ct_qualified = quote_qualified_identifier(MEDALLION_CHANGES_SCHEMA, ct_name);
+	xid = (int64) U64FromFullTransactionId(GetTopFullTransactionId());
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "CREATE TABLE %s (_xid bigint NOT NULL, _seq bigint NOT NULL, "
+					 "_change_type medallion.change_type NOT NULL, %s) PARTITION BY RANGE (_xid);\n"
+					 "CREATE INDEX ON %s USING brin (_xid);\n"
+					 "COMMENT ON TABLE %s IS %s;\n"
+					 "INSERT INTO medallion.feed (source, change_table, reader, mode, enabled_xid, partition_span) "
+					 "VALUES (%u, %s::regclass, %s, %s, " INT64_FORMAT ", %d);\n",
+					 ct_qualified, columns, ct_qualified, ct_qualified,
+					 quote_literal_cstr(psprintf("Changes of %s (pg_medallion feed)", RelDisplayName(source))),
+					 source, quote_literal_cstr(ct_qualified), quote_literal_cstr(ct_qualified),
+					 quote_literal_cstr(mode), xid, medallion_partition_xids);
+	RunSql(sql.data, SPI_OK_INSERT);
+	CommandCounterIncrement();
+
+	if (!LookupFeedBySource(source, &feed))
+		elog(ERROR, "feed of %s vanished", RelDisplayName(source));
+
+	CreateCaptureTriggers(source, feed.feed_id, true);
+	children = find_all_inheritors(source, ShareRowExclusiveLock, NULL);
+	foreach(lc, children)
+	{
+		if (lfirst_oid(lc) != source)
+			CreateCaptureTriggers(lfirst_oid(lc), feed.feed_id, false);
+	}
+	CreateReaders(ct_qualified, feed.feed_id, columns);
+	EnsureChangePartitions(&feed, xid, false);
+
+	table_close(rel, NoLock);
+	PG_RETURN_OID(feed.change_table);
+}
+
+/* medallion_disable_feed stops capturing a table and drops its change table unless asked to keep it. */
+Datum
+medallion_disable_feed(PG_FUNCTION_ARGS)
+{
+	Oid			source;
+	bool		keep_changes = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	Relation	rel;
+	FeedRow		feed;
+	StringInfoData sql;
+	List	   *tables;
+	ListCell   *lc;
+	char	   *ct_qualified;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source must not be NULL"),
+				 errhint("Pass the table whose feed to disable.")));
+	source = PG_GETARG_OID(0);
+	rel = try_table_open(source, ShareRowExclusiveLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with oid %u does not exist", source)));
+	if (!LookupFeedBySource(source, &feed))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("table %s has no change feed", RelDisplayName(source)),
+				 errhint("See medallion.feeds for the tables that have one.")));
+	CheckFeedPrivileges(source, "disable");
+
+	ct_qualified = RelDisplayName(feed.change_table);
+	initStringInfo(&sql);
+	tables = find_all_inheritors(source, ShareRowExclusiveLock, NULL);
+	foreach(lc, tables)
+	{
+		const char *const *t;
+
+		for (t = trigger_names; *t; t++)
+			appendStringInfo(&sql, "DROP TRIGGER IF EXISTS %s ON %s;\n",
+							 quote_identifier(*t), RelDisplayName(lfirst_oid(lc)));
+	}
+	appendStringInfo(&sql, "DROP FUNCTION IF EXISTS %s(bigint, bigint);\n", ct_qualified);
+	appendStringInfo(&sql, "DROP FUNCTION IF EXISTS %s(timestamptz, timestamptz);\n", ct_qualified);
+	if (!keep_changes)
+		appendStringInfo(&sql, "DROP TABLE %s;\n", ct_qualified);
+	appendStringInfo(&sql, "DELETE FROM medallion.feed WHERE feed_id = %d;\n", feed.feed_id);
+	RunSql(sql.data, SPI_OK_DELETE);
+
+	table_close(rel, NoLock);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * init.c
+ *	  Module entry: settings, the capture cache, and the optional ticker.
+ *
+ * Everything works without shared_preload_libraries; preloading only adds
+ * the background ticker (pg_medallion.tick_interval).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_medallion.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+int			medallion_tick_interval_ms = 0;
+char	   *medallion_database = NULL;
+int			medallion_partition_xids = 4194304;
+
+void		_PG_init(void);
+
+/* _PG_init defines the pg_medallion.* settings and, when preloaded, registers the ticker. */
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("pg_medallion.tick_interval",
+							"Interval at which the background ticker closes versions (0 = off).",
+							"Needs pg_medallion in shared_preload_libraries. "
+							"Reads close the open version themselves; the ticker only bounds version lag.",
+							&medallion_tick_interval_ms,
+							0, 0, 24 * 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("pg_medallion.database",
+							   "Database the background ticker closes versions in.",
+							   NULL,
+							   &medallion_database,
+							   "postgres",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_medallion.partition_xids",
+							"Transaction ids per change table partition for feeds enabled from now on.",
+							"Retention drops whole partitions; smaller spans free space sooner, larger ones make fewer partitions.",
+							&medallion_partition_xids,
+							4194304, 1024, 1 << 30,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("pg_medallion");
+
+	CaptureCacheInit();
+	if (process_shared_preload_libraries_in_progress)
+		RegisterTickerWorker();
+}

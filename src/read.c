@@ -1,0 +1,293 @@
+/*-------------------------------------------------------------------------
+ *
+ * read.c
+ *	  table_changes: the changes of a feed in versions [from, to], both
+ *	  inclusive (Delta Lake change data feed semantics).
+ *
+ * One pass: the ticks of versions from-1 .. to are loaded, the change table
+ * is scanned only over the xid range [xmin(from - 1), xmax(to)) (partition
+ * pruning plus a BRIN index on _xid), each row's version is found by binary
+ * search over the ticks (visibility only grows with the version), rows of
+ * other versions are dropped, and the rest are sorted by (version, _seq).
+ *
+ * Every answer is final: `to` must be a closed version (NULL closes the
+ * open one first), and `from` must not precede the feed's first version.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_medallion.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/tuplesort.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(medallion_table_changes);
+PG_FUNCTION_INFO_V1(medallion_changes_typed);
+
+#define READ_FETCH_ROWS 10000
+#define READ_META_COLUMNS 4		/* _change_type, _commit_version, _commit_timestamp, _change_seq */
+
+/* ResolveRange checks a requested range and returns it as closed versions in *from, *to. */
+static void
+ResolveRange(const FeedRow *feed, bool from_null, int64 from, bool to_null, int64 to,
+			 int64 *from_out, int64 *to_out)
+{
+	int64		newest;
+	int64		first;
+
+	if (from_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("from_version must not be NULL"),
+				 errhint("Pass the first version to read; medallion.first_version() gives the feed's first.")));
+	if (from < 0 || (!to_null && to < 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("versions must not be negative"),
+				 errhint("Versions count up from 1.")));
+
+	if (to_null)
+		RequestTick();			/* NULL means the newest version: close the open one first */
+	newest = NewestReadableVersion();
+	if (to_null)
+		to = newest;
+	else if (to > newest)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("to_version " INT64_FORMAT " is past the newest version " INT64_FORMAT, to, newest),
+				 errhint("Call medallion.current_version() to close the open version, or pass NULL.")));
+	if (from > newest)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_version " INT64_FORMAT " is past the newest version " INT64_FORMAT, from, newest),
+				 errhint("Call medallion.current_version() to close the open version, or read from an earlier version.")));
+	if (from > to)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_version " INT64_FORMAT " is after to_version " INT64_FORMAT, from, to),
+				 errhint("Both bounds are inclusive: from_version <= to_version.")));
+
+	first = FeedFirstVersion(feed);
+	if (first < 0 || from < first)
+	{
+		if (first < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the feed of table %s has no closed version yet",
+							quote_identifier(get_rel_name(feed->source))),
+					 errhint("Call medallion.current_version() after the feed was enabled.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("version " INT64_FORMAT " is before the first version " INT64_FORMAT " of the feed of table %s",
+						from, first, quote_identifier(get_rel_name(feed->source))),
+				 errhint("Read from version " INT64_FORMAT " or later.", first)));
+	}
+	*from_out = from;
+	*to_out = to;
+}
+
+/* DataSelectList returns the SELECT list of data columns for the output columns (all but the metadata). */
+static char *
+DataSelectList(TupleDesc outdesc, bool as_json)
+{
+	StringInfoData buf;
+	int			i;
+
+	if (as_json)
+		return "(pg_catalog.to_jsonb(c.*) OPERATOR(pg_catalog.-) "
+			"'{_xid,_seq,_change_type}'::pg_catalog.text[])";
+	initStringInfo(&buf);
+	for (i = 0; i < outdesc->natts - READ_META_COLUMNS; i++)
+		appendStringInfo(&buf, "%sc.%s", i ? ", " : "",
+						 quote_identifier(NameStr(TupleDescAttr(outdesc, i)->attname)));
+	return buf.data;
+}
+
+/* CheckDataTypes errors if the change table's columns do not match what the caller expects. */
+static void
+CheckDataTypes(TupleDesc got, TupleDesc outdesc, int ndata)
+{
+	int			i;
+
+	for (i = 0; i < ndata; i++)
+	{
+		Oid			want = TupleDescAttr(outdesc, i)->atttypid;
+		Oid			have = SPI_gettypeid(got, i + 1);
+
+		if (want != have)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of the change table has type %s, the reader expects %s",
+							NameStr(TupleDescAttr(outdesc, i)->attname),
+							format_type_be(have), format_type_be(want)),
+					 errhint("The reader is out of date: disable and enable the feed again.")));
+	}
+}
+
+/*
+ * ReadChanges fills the SRF's tuplestore with the changes of versions
+ * [from, to] of a feed, ordered by version then order key.  The output has
+ * the data columns (or one jsonb) followed by the four metadata columns.
+ */
+static void
+ReadChanges(FunctionCallInfo fcinfo, const FeedRow *feed, bool as_json)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	outdesc;
+	int			ndata;
+	int64		from,
+				to;
+	TickSnapshot *ticks;
+	int			nticks;
+	Tuplesortstate *sort;
+	AttrNumber	sort_cols[2];
+	Oid			sort_ops[2] = {Int8LessOperator, Int8LessOperator};
+	Oid			sort_colls[2] = {InvalidOid, InvalidOid};
+	bool		sort_nulls[2] = {false, false};
+	TupleTableSlot *slot;
+	TupleTableSlot *sorted;
+	char	   *query;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Datum		args[2];
+	Portal		portal;
+	Oid			save_userid;
+	int			save_sec;
+	bool		checked = false;
+
+	CheckSourceReadable(feed->source);
+	ResolveRange(feed, PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
+				 PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2), &from, &to);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	outdesc = rsinfo->setDesc;
+	ndata = outdesc->natts - READ_META_COLUMNS;
+	if (ndata < 1 || (as_json && ndata != 1) ||
+		(as_json && TupleDescAttr(outdesc, 0)->atttypid != JSONBOID) ||
+		TupleDescAttr(outdesc, ndata)->atttypid != MedallionChangeTypeOid() ||
+		TupleDescAttr(outdesc, ndata + 1)->atttypid != INT8OID ||
+		TupleDescAttr(outdesc, ndata + 2)->atttypid != TIMESTAMPTZOID ||
+		TupleDescAttr(outdesc, ndata + 3)->atttypid != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the column definition list does not match the feed"),
+				 errhint("Call the feed's reader in medallion_changes instead.")));
+
+	ticks = LoadTicks(from - 1, to, &nticks);
+	args[0] = Int64GetDatum(ticks[0].xmin);
+	args[1] = Int64GetDatum(ticks[nticks - 1].xmax);
+
+	sort_cols[0] = ndata + 2;	/* _commit_version */
+	sort_cols[1] = ndata + 4;	/* _change_seq */
+	sort = tuplesort_begin_heap(outdesc, 2, sort_cols, sort_ops, sort_colls, sort_nulls,
+								work_mem, NULL, TUPLESORT_NONE);
+	slot = MakeSingleTupleTableSlot(outdesc, &TTSOpsVirtual);
+
+	query = psprintf("SELECT %s, c._change_type, c._xid, c._seq FROM %s AS c "
+					 "WHERE c._xid OPERATOR(pg_catalog.>=) $1 AND c._xid OPERATOR(pg_catalog.<) $2",
+					 DataSelectList(outdesc, as_json),
+					 quote_qualified_identifier(MEDALLION_CHANGES_SCHEMA, get_rel_name(feed->change_table)));
+
+	/* Change tables are readable by their owner only; the caller's SELECT on the source was checked. */
+	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	portal = SPI_cursor_open_with_args(NULL, query, 2, argtypes, args, NULL, true, 0);
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, READ_FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		if (!checked && !as_json)
+			CheckDataTypes(SPI_tuptable->tupdesc, outdesc, ndata);
+		checked = true;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int64		xid = DatumGetInt64(SPI_getbinval(tup, desc, ndata + 2, &isnull));
+			int			idx = TickIndexOfXid(ticks, nticks, xid);
+			int			j;
+
+			/* Index 0 is version from - 1: already visible before the range. */
+			if (idx <= 0)
+				continue;
+			ExecClearTuple(slot);
+			for (j = 0; j < ndata + 1; j++)
+				slot->tts_values[j] = SPI_getbinval(tup, desc, j + 1, &slot->tts_isnull[j]);
+			slot->tts_values[ndata + 1] = Int64GetDatum(ticks[idx].version);
+			slot->tts_isnull[ndata + 1] = false;
+			slot->tts_values[ndata + 2] = TimestampTzGetDatum(ticks[idx].committed_at);
+			slot->tts_isnull[ndata + 2] = false;
+			slot->tts_values[ndata + 3] = SPI_getbinval(tup, desc, ndata + 3, &slot->tts_isnull[ndata + 3]);
+			ExecStoreVirtualTuple(slot);
+			tuplesort_puttupleslot(sort, slot);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	RestoreUser(save_userid, save_sec);
+
+	tuplesort_performsort(sort);
+	sorted = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
+	while (tuplesort_gettupleslot(sort, true, false, sorted, NULL))
+		tuplestore_puttupleslot(rsinfo->setResult, sorted);
+	tuplesort_end(sort);
+	ExecDropSingleTupleTableSlot(sorted);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* FeedOrError returns the feed of a source table, or errors naming it. */
+static void
+FeedOfSource(Oid source, FeedRow *feed)
+{
+	if (!LookupFeedBySource(source, feed))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("table %s has no change feed",
+						get_rel_name(source) ? quote_identifier(get_rel_name(source)) : "(dropped)"),
+				 errhint("Call medallion.enable_feed() first.")));
+}
+
+/* medallion_table_changes returns the changes of a source in [from, to] with row images as jsonb. */
+Datum
+medallion_table_changes(PG_FUNCTION_ARGS)
+{
+	FeedRow		feed;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source must not be NULL"),
+				 errhint("Pass the table whose changes to read.")));
+	FeedOfSource(PG_GETARG_OID(0), &feed);
+	ReadChanges(fcinfo, &feed, true);
+	return (Datum) 0;
+}
+
+/* medallion_changes_typed returns typed changes of a feed; the generated readers call it. */
+Datum
+medallion_changes_typed(PG_FUNCTION_ARGS)
+{
+	FeedRow		feed;
+
+	if (PG_ARGISNULL(0) || !LookupFeedById(PG_GETARG_INT32(0), &feed))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("feed %d does not exist", PG_ARGISNULL(0) ? -1 : PG_GETARG_INT32(0)),
+				 errhint("The reader belongs to a feed that was disabled; see medallion.feeds.")));
+	ReadChanges(fcinfo, &feed, false);
+	return (Datum) 0;
+}
