@@ -7,6 +7,12 @@ DATA = extension/pg_medallion--0.1.0.sql
 PG_CPPFLAGS = -I$(srcdir)/include -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare
 
+include test/schedule.mk
+REGRESS = $(REGRESS_TESTS)
+REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/pg.conf
+ISOLATION = $(ISOLATION_TESTS)
+ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso --temp-config=test/pg.conf
+
 # JIT bitcode would need clang on every machine that builds us.
 override with_llvm = no
 

@@ -72,6 +72,7 @@ extern char *medallion_database;
 extern int	medallion_partition_xids;
 
 /* catalog.c */
+extern char *RelationDisplayName(Oid relid);
 extern Oid	MedallionSchemaOid(void);
 extern Oid	MedallionChangesSchemaOid(void);
 extern Oid	MedallionExtensionOwner(void);

@@ -34,6 +34,17 @@ static const char *const change_type_labels[CHANGE_TYPE_COUNT] = {
 	"insert", "update_preimage", "update_postimage", "delete", "truncate"
 };
 
+/* RelationDisplayName returns a relation's quoted, schema-qualified name for messages and SQL. */
+char *
+RelationDisplayName(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		return psprintf("(dropped relation %u)", relid);
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname);
+}
+
 /* MedallionSchemaOid returns the oid of schema medallion, or errors if the extension is missing. */
 Oid
 MedallionSchemaOid(void)
@@ -195,7 +206,7 @@ CheckSourceReadable(Oid source)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to read the changes of table %s",
-						quote_identifier(get_rel_name(source))),
+						RelationDisplayName(source)),
 				 errdetail("Reading a feed requires SELECT on its source table."),
 				 errhint("GRANT SELECT ON the source table to this role.")));
 
@@ -203,7 +214,7 @@ CheckSourceReadable(Oid source)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("table %s has row-level security enabled for this role",
-						quote_identifier(get_rel_name(source))),
+						RelationDisplayName(source)),
 				 errdetail("A change feed cannot apply row-level security policies to change rows."),
 				 errhint("Read the feed as the table owner or as a role with BYPASSRLS.")));
 }

@@ -48,14 +48,6 @@ static const char *const trigger_names[] = {
 	"medallion_capture_delete", "medallion_capture_truncate", "medallion_truncate_guard", NULL
 };
 
-/* RelDisplayName returns a quoted schema-qualified name for messages and SQL. */
-static char *
-RelDisplayName(Oid relid)
-{
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
-}
-
 /* RunSql executes generated SQL through SPI as the extension owner. */
 static void
 RunSql(const char *sql, int expected)
@@ -83,14 +75,14 @@ CheckFeedPrivileges(Oid source, const char *action)
 	if (pg_class_aclcheck(source, user, ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to %s the feed of table %s", action, RelDisplayName(source)),
+				 errmsg("permission denied to %s the feed of table %s", action, RelationDisplayName(source)),
 				 errdetail("A feed exposes every row of its table: it requires SELECT on it."),
 				 errhint("Ask the table owner to GRANT SELECT and TRIGGER on it.")));
 	if (!pg_class_ownercheck(source, user) &&
 		pg_class_aclcheck(source, user, ACL_TRIGGER) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to %s the feed of table %s", action, RelDisplayName(source)),
+				 errmsg("permission denied to %s the feed of table %s", action, RelationDisplayName(source)),
 				 errdetail("A feed is captured by triggers: it requires ownership or the TRIGGER privilege."),
 				 errhint("Ask the table owner to GRANT TRIGGER on it.")));
 }
@@ -109,37 +101,37 @@ CheckSourceKind(Relation rel)
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("%s is not a table", RelDisplayName(relid)),
+				 errmsg("%s is not a table", RelationDisplayName(relid)),
 				 errdetail("Views, materialized views, foreign tables, sequences and indexes have no change feed."),
 				 errhint("Enable the feed on the table the data is stored in.")));
 	if (isAnyTempNamespace(nsp) || rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("temporary table %s cannot have a change feed", RelDisplayName(relid)),
+				 errmsg("temporary table %s cannot have a change feed", RelationDisplayName(relid)),
 				 errhint("Use a permanent table.")));
 	if (IsCatalogNamespace(nsp) || nsp == MedallionSchemaOid() || nsp == MedallionChangesSchemaOid())
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("%s is a system or pg_medallion table", RelDisplayName(relid)),
+				 errmsg("%s is a system or pg_medallion table", RelationDisplayName(relid)),
 				 errhint("Enable feeds on your own tables.")));
 	if (rel->rd_rel->relpersistence == RELPERSISTENCE_UNLOGGED)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("unlogged table %s cannot have a change feed", RelDisplayName(relid)),
+				 errmsg("unlogged table %s cannot have a change feed", RelationDisplayName(relid)),
 				 errdetail("An unlogged table is emptied by a crash, which no feed could report."),
 				 errhint("Run ALTER TABLE ... SET LOGGED first.")));
 	if (!rel->rd_rel->relispartition && relkind == RELKIND_RELATION &&
 		(rel->rd_rel->relhassubclass || has_superclass(relid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("table %s uses table inheritance", RelDisplayName(relid)),
+				 errmsg("table %s uses table inheritance", RelationDisplayName(relid)),
 				 errhint("Declarative partitioning is supported: enable the feed on the partitioned table.")));
 
 	if (LookupFeedBySource(relid, &other))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("table %s already has a change feed", RelDisplayName(relid)),
-				 errdetail("Its change table is %s.", RelDisplayName(other.change_table)),
+				 errmsg("table %s already has a change feed", RelationDisplayName(relid)),
+				 errdetail("Its change table is %s.", RelationDisplayName(other.change_table)),
 				 errhint("Call medallion.disable_feed() first to recreate it.")));
 
 	if (rel->rd_rel->relispartition)
@@ -151,7 +143,7 @@ CheckSourceKind(Relation rel)
 				ereport(ERROR,
 						(errcode(ERRCODE_DUPLICATE_OBJECT),
 						 errmsg("table %s is a partition of %s, which already has a change feed",
-								RelDisplayName(relid), RelDisplayName(lfirst_oid(lc))),
+								RelationDisplayName(relid), RelationDisplayName(lfirst_oid(lc))),
 						 errhint("Read the partitioned table's feed; it captures every partition.")));
 		}
 	}
@@ -165,7 +157,7 @@ CheckSourceKind(Relation rel)
 				ereport(ERROR,
 						(errcode(ERRCODE_DUPLICATE_OBJECT),
 						 errmsg("partition %s of table %s already has a change feed",
-								RelDisplayName(lfirst_oid(lc)), RelDisplayName(relid)),
+								RelationDisplayName(lfirst_oid(lc)), RelationDisplayName(relid)),
 						 errhint("Disable the partition's feed first.")));
 		}
 	}
@@ -239,7 +231,7 @@ ChooseChangeTableName(Oid source)
 static void
 CreateCaptureTriggers(Oid relid, int32 feed_id, bool with_truncate)
 {
-	char	   *rel = RelDisplayName(relid);
+	char	   *rel = RelationDisplayName(relid);
 	StringInfoData sql;
 
 	initStringInfo(&sql);
@@ -356,14 +348,14 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 					 "INSERT INTO medallion.feed (source, change_table, reader, mode, enabled_xid, partition_span) "
 					 "VALUES (%u, %s::regclass, %s, %s, " INT64_FORMAT ", %d);\n",
 					 ct_qualified, columns, ct_qualified, ct_qualified,
-					 quote_literal_cstr(psprintf("Changes of %s (pg_medallion feed)", RelDisplayName(source))),
+					 quote_literal_cstr(psprintf("Changes of %s (pg_medallion feed)", RelationDisplayName(source))),
 					 source, quote_literal_cstr(ct_qualified), quote_literal_cstr(ct_qualified),
 					 quote_literal_cstr(mode), xid, medallion_partition_xids);
 	RunSql(sql.data, SPI_OK_INSERT);
 	CommandCounterIncrement();
 
 	if (!LookupFeedBySource(source, &feed))
-		elog(ERROR, "feed of %s vanished", RelDisplayName(source));
+		elog(ERROR, "feed of %s vanished", RelationDisplayName(source));
 
 	CreateCaptureTriggers(source, feed.feed_id, true);
 	children = find_all_inheritors(source, ShareRowExclusiveLock, NULL);
@@ -406,11 +398,11 @@ medallion_disable_feed(PG_FUNCTION_ARGS)
 	if (!LookupFeedBySource(source, &feed))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("table %s has no change feed", RelDisplayName(source)),
+				 errmsg("table %s has no change feed", RelationDisplayName(source)),
 				 errhint("See medallion.feeds for the tables that have one.")));
 	CheckFeedPrivileges(source, "disable");
 
-	ct_qualified = RelDisplayName(feed.change_table);
+	ct_qualified = RelationDisplayName(feed.change_table);
 	initStringInfo(&sql);
 	tables = find_all_inheritors(source, ShareRowExclusiveLock, NULL);
 	foreach(lc, tables)
@@ -419,7 +411,7 @@ medallion_disable_feed(PG_FUNCTION_ARGS)
 
 		for (t = trigger_names; *t; t++)
 			appendStringInfo(&sql, "DROP TRIGGER IF EXISTS %s ON %s;\n",
-							 quote_identifier(*t), RelDisplayName(lfirst_oid(lc)));
+							 quote_identifier(*t), RelationDisplayName(lfirst_oid(lc)));
 	}
 	appendStringInfo(&sql, "DROP FUNCTION IF EXISTS %s(bigint, bigint);\n", ct_qualified);
 	appendStringInfo(&sql, "DROP FUNCTION IF EXISTS %s(timestamptz, timestamptz);\n", ct_qualified);

@@ -83,12 +83,12 @@ ResolveRange(const FeedRow *feed, bool from_null, int64 from, bool to_null, int6
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the feed of table %s has no closed version yet",
-							quote_identifier(get_rel_name(feed->source))),
+							RelationDisplayName(feed->source)),
 					 errhint("Call medallion.current_version() after the feed was enabled.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("version " INT64_FORMAT " is before the first version " INT64_FORMAT " of the feed of table %s",
-						from, first, quote_identifier(get_rel_name(feed->source))),
+						from, first, RelationDisplayName(feed->source)),
 				 errhint("Read from version " INT64_FORMAT " or later.", first)));
 	}
 	*from_out = from;
@@ -257,7 +257,7 @@ FeedOfSource(Oid source, FeedRow *feed)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("table %s has no change feed",
-						get_rel_name(source) ? quote_identifier(get_rel_name(source)) : "(dropped)"),
+						RelationDisplayName(source)),
 				 errhint("Call medallion.enable_feed() first.")));
 }
 

@@ -429,7 +429,7 @@ medallion_first_version(PG_FUNCTION_ARGS)
 	if (!LookupFeedBySource(source, &feed))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("table %s has no change feed", get_rel_name(source) ? quote_identifier(get_rel_name(source)) : "?"),
+				 errmsg("table %s has no change feed", RelationDisplayName(source)),
 				 errhint("Call medallion.enable_feed() first.")));
 	version = FeedFirstVersion(&feed);
 	if (version < 0)

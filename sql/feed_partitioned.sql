@@ -1,0 +1,29 @@
+-- Partitioned sources: captured at the parent, whichever table a statement names.
+\set VERBOSITY terse
+CREATE TABLE events (id int, region text, payload text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE events_eu PARTITION OF events FOR VALUES IN ('eu');
+CREATE TABLE events_us (payload text, region text, id int, PRIMARY KEY (id, region));  -- other column order
+ALTER TABLE events ATTACH PARTITION events_us FOR VALUES IN ('us');
+SELECT medallion.enable_feed('events') IS NOT NULL AS enabled;
+SELECT medallion.current_version() AS v0 \gset
+
+INSERT INTO events VALUES (1, 'eu', 'via parent'), (2, 'us', 'via parent');
+INSERT INTO events_eu VALUES (3, 'eu', 'direct');
+INSERT INTO events_us (id, region, payload) VALUES (4, 'us', 'direct');
+UPDATE events SET region = 'us' WHERE id = 1;            -- moves between partitions
+UPDATE events_us SET payload = 'changed' WHERE id = 4;
+DELETE FROM events_eu WHERE id = 3;
+SELECT id, region, payload, _change_type FROM medallion_changes.events(:v0 + 1);
+
+-- Feeds on a partition of a fed table, or on a parent of a fed partition, are refused.
+SELECT expect_error('SELECT medallion.enable_feed(''events_eu'')');
+CREATE TABLE metrics (id int, day date) PARTITION BY RANGE (day);
+CREATE TABLE metrics_2026 PARTITION OF metrics FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+SELECT medallion.enable_feed('metrics_2026') IS NOT NULL AS partition_feed;
+SELECT expect_error('SELECT medallion.enable_feed(''metrics'')');
+
+-- TRUNCATE of the fed table is one change; of a single partition it is refused.
+SELECT expect_error('TRUNCATE events_eu');
+SELECT medallion.current_version() AS v1 \gset
+TRUNCATE events;
+SELECT id, _change_type FROM medallion_changes.events(:v1 + 1);

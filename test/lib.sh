@@ -1,0 +1,42 @@
+# test/lib.sh — shared by test/run, demo/run and bench/run: install prerequisites, build, install.
+
+PG_MAJOR=${PG_MAJOR:-15}
+
+# ensure_packages installs the Debian packages the build and the tests need, if any is missing.
+ensure_packages() {
+	local wanted=(make gcc libc6-dev postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libipc-run-perl perl "$@")
+	local missing=()
+	for p in "${wanted[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "installing: ${missing[*]}"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq >/dev/null
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	fi
+}
+
+# build_and_install compiles the extension (warnings are errors) and installs it into PostgreSQL.
+build_and_install() {
+	make -C "$ROOT" -s clean >/dev/null 2>&1 || true
+	make -C "$ROOT" -s PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config >/dev/null || { echo "build failed"; exit 1; }
+	make -C "$ROOT" -s PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config install >/dev/null || { echo "install failed"; exit 1; }
+}
+
+# start_cluster DIR PORT: initdb a throwaway cluster in DIR with test/pg.conf and start it as postgres.
+start_cluster() {
+	local dir=$1 port=$2
+	rm -rf "$dir"; mkdir -p "$dir"; chown postgres "$dir"
+	runuser -u postgres -- "/usr/lib/postgresql/$PG_MAJOR/bin/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
+	cat "$ROOT/test/pg.conf" >> "$dir/data/postgresql.conf"
+	printf "port = %s\nunix_socket_directories = '%s'\nlisten_addresses = ''\n" "$port" "$dir" >> "$dir/data/postgresql.conf"
+	runuser -u postgres -- "/usr/lib/postgresql/$PG_MAJOR/bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+}
+
+# stop_cluster DIR: stop the cluster in DIR and remove it.
+stop_cluster() {
+	local dir=$1
+	runuser -u postgres -- "/usr/lib/postgresql/$PG_MAJOR/bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+	rm -rf "$dir"
+}
