@@ -231,3 +231,15 @@ COMMENT ON FUNCTION medallion._truncate_guard() IS
 	'BEFORE TRUNCATE trigger that refuses truncating one partition of a fed table';
 
 CREATE INDEX ON medallion.tick (snapshot_xmax);
+
+-- Partitions created, attached or detached after enable_feed: keep their capture triggers in step.
+CREATE FUNCTION medallion._sync_partition_triggers()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_sync_partition_triggers';
+COMMENT ON FUNCTION medallion._sync_partition_triggers() IS
+	'Event trigger: adds capture triggers to new partitions of fed tables, removes them from detached ones';
+
+CREATE EVENT TRIGGER medallion_partitions ON ddl_command_end
+	WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+	EXECUTE FUNCTION medallion._sync_partition_triggers();

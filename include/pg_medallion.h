@@ -85,6 +85,9 @@ extern void CheckSourceReadable(Oid source);
 extern void SwitchToOwner(Oid owner, Oid *save_userid, int *save_sec_context);
 extern void RestoreUser(Oid save_userid, int save_sec_context);
 
+/* feed.c */
+extern bool medallion_in_own_ddl;
+
 /* partition.c */
 extern Oid	ChangePartitionFor(const FeedRow *feed, int64 xid, bool create);
 extern void EnsureChangePartitions(const FeedRow *feed, int64 xid, bool nowait);

@@ -15,6 +15,20 @@ UPDATE events_us SET payload = 'changed' WHERE id = 4;
 DELETE FROM events_eu WHERE id = 3;
 SELECT id, region, payload, _change_type FROM medallion_changes.events(:v0 + 1);
 
+-- Partitions created, attached or detached later: direct writes follow membership.
+SELECT medallion.current_version() AS v2 \gset
+CREATE TABLE events_apac PARTITION OF events FOR VALUES IN ('apac');
+CREATE TABLE events_latam (LIKE events);
+ALTER TABLE events ATTACH PARTITION events_latam FOR VALUES IN ('latam');
+ALTER TABLE events DETACH PARTITION events_us;
+INSERT INTO events_apac VALUES (10, 'apac', 'direct to a new partition');
+INSERT INTO events_latam VALUES (11, 'latam', 'direct to an attached table');
+INSERT INTO events_us (id, region, payload) VALUES (12, 'us', 'to a detached table: not in the feed');
+SELECT id, region, payload, _change_type FROM medallion_changes.events(:v2 + 1);
+SELECT tgrelid::regclass::text AS table_with_capture_triggers, count(*) FROM pg_trigger
+WHERE tgname LIKE 'medallion_%' AND tgrelid::regclass::text LIKE 'events%' GROUP BY 1 ORDER BY 1;
+ALTER TABLE events ATTACH PARTITION events_us FOR VALUES IN ('us');
+
 -- Feeds on a partition of a fed table, or on a parent of a fed partition, are refused.
 SELECT expect_error('SELECT medallion.enable_feed(''events_eu'')');
 CREATE TABLE metrics (id int, day date) PARTITION BY RANGE (day);

@@ -20,7 +20,9 @@
  */
 #include "pg_medallion.h"
 
+#include "access/genam.h"
 #include "access/heapam.h"
+#include "catalog/pg_am.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
@@ -65,6 +67,8 @@ typedef struct CaptureBatch
 	Relation	rel;
 	EState	   *estate;
 	ResultRelInfo *rri;
+	bool		xid_brin_only;	/* every index is a BRIN on _xid alone: see FlushBatch */
+	BlockNumber *last_block;	/* per index: heap block last summarised (fast path) */
 	BulkInsertState bistate;
 	CommandId	cid;
 	TupleTableSlot *slots[CAPTURE_BATCH_SIZE];
@@ -211,6 +215,31 @@ OpenPartition(CaptureEntry *entry, Relation source, int64 xid)
 	return rel;
 }
 
+/*
+ * AllIndexesAreXidBrin returns whether every index of the partition is a
+ * plain BRIN index on _xid (what enable_feed creates).  Then FlushBatch may
+ * skip most index insertions: every row of a statement has the same _xid, so
+ * one insertion per heap block gives the block range the same summary as
+ * one insertion per row.
+ */
+static bool
+AllIndexesAreXidBrin(ResultRelInfo *rri)
+{
+	int			i;
+
+	for (i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	index = rri->ri_IndexRelationDescs[i];
+		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+
+		if (index->rd_rel->relam != BRIN_AM_OID || info->ii_NumIndexAttrs != 1 ||
+			info->ii_IndexAttrNumbers[0] != CT_ATTNUM_XID ||
+			info->ii_Expressions != NIL || info->ii_Predicate != NIL)
+			return false;
+	}
+	return true;
+}
+
 /* BeginBatch prepares one statement's insertion into the change partition. */
 static void
 BeginBatch(CaptureBatch *batch, CaptureEntry *entry, Relation source, int64 xid, int64 nrows)
@@ -225,6 +254,10 @@ BeginBatch(CaptureBatch *batch, CaptureEntry *entry, Relation source, int64 xid,
 	batch->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(batch->rri, batch->rel, 1, NULL, 0);
 	ExecOpenIndices(batch->rri, false);
+	batch->xid_brin_only = AllIndexesAreXidBrin(batch->rri);
+	batch->last_block = palloc(sizeof(BlockNumber) * Max(batch->rri->ri_NumIndices, 1));
+	for (i = 0; i < batch->rri->ri_NumIndices; i++)
+		batch->last_block[i] = InvalidBlockNumber;
 	batch->cid = GetCurrentCommandId(true);
 	batch->bistate = nrows > CAPTURE_BATCH_SIZE ? GetBulkInsertState() : NULL;
 	for (i = 0; i < Min(nrows, CAPTURE_BATCH_SIZE); i++)
@@ -238,21 +271,35 @@ BeginBatch(CaptureBatch *batch, CaptureEntry *entry, Relation source, int64 xid,
 static void
 FlushBatch(CaptureBatch *batch)
 {
-	int			i;
+	ResultRelInfo *rri = batch->rri;
+	int			i,
+				j;
 
 	if (batch->nslots == 0)
 		return;
 	table_multi_insert(batch->rel, batch->slots, batch->nslots, batch->cid, 0, batch->bistate);
 	for (i = 0; i < batch->nslots; i++)
 	{
-		if (batch->rri->ri_NumIndices > 0)
-		{
-			List	   *recheck = ExecInsertIndexTuples(batch->rri, batch->slots[i], batch->estate,
-														false, false, NULL, NIL);
+		TupleTableSlot *slot = batch->slots[i];
 
-			list_free(recheck);
+		if (batch->xid_brin_only)
+		{
+			BlockNumber block = ItemPointerGetBlockNumber(&slot->tts_tid);
+			Datum		value = Int64GetDatum(batch->xid);
+			bool		isnull = false;
+
+			for (j = 0; j < rri->ri_NumIndices; j++)
+			{
+				if (batch->last_block[j] == block)
+					continue;
+				index_insert(rri->ri_IndexRelationDescs[j], &value, &isnull, &slot->tts_tid,
+							 batch->rel, UNIQUE_CHECK_NO, false, rri->ri_IndexRelationInfo[j]);
+				batch->last_block[j] = block;
+			}
 		}
-		ExecClearTuple(batch->slots[i]);
+		else if (rri->ri_NumIndices > 0)
+			list_free(ExecInsertIndexTuples(rri, slot, batch->estate, false, false, NULL, NIL));
+		ExecClearTuple(slot);
 	}
 	batch->nslots = 0;
 }

@@ -24,6 +24,8 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -36,6 +38,10 @@
 
 PG_FUNCTION_INFO_V1(medallion_enable_feed);
 PG_FUNCTION_INFO_V1(medallion_disable_feed);
+PG_FUNCTION_INFO_V1(medallion_sync_partition_triggers);
+
+/* True while we run our own DDL: the partition event trigger has nothing to do then. */
+bool		medallion_in_own_ddl = false;
 
 /* Column names a source may not use: the change table and readers use them. */
 static const char *const reserved_columns[] = {
@@ -56,10 +62,14 @@ RunSql(const char *sql, int expected)
 	int			save_sec;
 	int			rc;
 
+	bool		was_in_own_ddl = medallion_in_own_ddl;
+
 	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	medallion_in_own_ddl = true;
 	rc = SPI_execute(sql, false, 0);
+	medallion_in_own_ddl = was_in_own_ddl;
 	if (rc != expected)
 		elog(ERROR, "generated statement failed (%s): %s", SPI_result_code_string(rc), sql);
 	SPI_finish();
@@ -410,16 +420,109 @@ medallion_disable_feed(PG_FUNCTION_ARGS)
 		const char *const *t;
 
 		for (t = trigger_names; *t; t++)
-			appendStringInfo(&sql, "DROP TRIGGER IF EXISTS %s ON %s;\n",
-							 quote_identifier(*t), RelationDisplayName(lfirst_oid(lc)));
+			if (OidIsValid(get_trigger_oid(lfirst_oid(lc), *t, true)))
+				appendStringInfo(&sql, "DROP TRIGGER %s ON %s;\n",
+								 quote_identifier(*t), RelationDisplayName(lfirst_oid(lc)));
 	}
-	appendStringInfo(&sql, "DROP FUNCTION IF EXISTS %s(bigint, bigint);\n", ct_qualified);
-	appendStringInfo(&sql, "DROP FUNCTION IF EXISTS %s(timestamptz, timestamptz);\n", ct_qualified);
+	appendStringInfo(&sql, "DROP FUNCTION %s(bigint, bigint);\n", ct_qualified);
+	appendStringInfo(&sql, "DROP FUNCTION %s(timestamptz, timestamptz);\n", ct_qualified);
 	if (!keep_changes)
 		appendStringInfo(&sql, "DROP TABLE %s;\n", ct_qualified);
 	appendStringInfo(&sql, "DELETE FROM medallion.feed WHERE feed_id = %d;\n", feed.feed_id);
 	RunSql(sql.data, SPI_OK_DELETE);
 
 	table_close(rel, NoLock);
+	PG_RETURN_VOID();
+}
+
+/* CollectOids runs a query returning (oid, int4) pairs and returns them as two parallel lists. */
+static void
+CollectOids(const char *query, List **oids, List **ints)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	uint64		i;
+
+	*oids = NIL;
+	*ints = NIL;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(query, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "query failed: %s", query);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			oid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		int32		n = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+
+		*oids = lappend_oid(*oids, oid);
+		*ints = lappend_int(*ints, n);
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+}
+
+/*
+ * medallion_sync_partition_triggers is the ddl_command_end event trigger for
+ * CREATE TABLE and ALTER TABLE: partitions that joined a fed table get the
+ * capture triggers (direct writes to them are captured), tables that left
+ * one lose them (their writes no longer belong to that feed).
+ */
+Datum
+medallion_sync_partition_triggers(PG_FUNCTION_ARGS)
+{
+	List	   *sources;
+	List	   *feed_ids;
+	List	   *strays;
+	List	   *unused;
+	ListCell   *ls,
+			   *lf;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("medallion._sync_partition_triggers() must be called as an event trigger")));
+	if (medallion_in_own_ddl)
+		PG_RETURN_VOID();
+
+	/* Partitions of fed tables without capture triggers. */
+	CollectOids("SELECT f.source::oid, f.feed_id FROM medallion.feed f "
+				"JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) f.source "
+				"WHERE c.relkind OPERATOR(pg_catalog.=) 'p'", &sources, &feed_ids);
+	forboth(ls, sources, lf, feed_ids)
+	{
+		List	   *tables = find_all_inheritors(lfirst_oid(ls), ShareRowExclusiveLock, NULL);
+		ListCell   *lt;
+
+		foreach(lt, tables)
+		{
+			Oid			relid = lfirst_oid(lt);
+
+			if (relid != lfirst_oid(ls) &&
+				!OidIsValid(get_trigger_oid(relid, "medallion_capture_insert", true)))
+				CreateCaptureTriggers(relid, lfirst_int(lf), false);
+		}
+	}
+
+	/* Tables carrying capture triggers that are neither a fed table nor one of its partitions. */
+	CollectOids("SELECT t.tgrelid, 0 FROM pg_catalog.pg_trigger t "
+				"WHERE t.tgname OPERATOR(pg_catalog.=) 'medallion_capture_insert' "
+				"AND t.tgfoid OPERATOR(pg_catalog.=) 'medallion._capture()'::pg_catalog.regprocedure "
+				"AND NOT EXISTS (SELECT 1 FROM medallion.feed f WHERE f.source::oid OPERATOR(pg_catalog.=) t.tgrelid "
+				"  OR f.source::oid IN (SELECT a.relid::oid FROM pg_catalog.pg_partition_ancestors(t.tgrelid) a))",
+				&strays, &unused);
+	foreach(ls, strays)
+	{
+		StringInfoData sql;
+		const char *const *t;
+
+		initStringInfo(&sql);
+		for (t = trigger_names; *t; t++)
+			if (OidIsValid(get_trigger_oid(lfirst_oid(ls), *t, true)))
+				appendStringInfo(&sql, "DROP TRIGGER %s ON %s;\n",
+								 quote_identifier(*t), RelationDisplayName(lfirst_oid(ls)));
+		if (sql.len > 0)
+			RunSql(sql.data, SPI_OK_UTILITY);
+	}
 	PG_RETURN_VOID();
 }

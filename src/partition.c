@@ -75,8 +75,10 @@ CreateChangePartition(const FeedRow *feed, int64 chunk, bool nowait)
 	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	medallion_in_own_ddl = true;
 	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create change partition %s", qualified);
+	medallion_in_own_ddl = false;
 	SPI_finish();
 	RestoreUser(save_userid, save_sec);
 
