@@ -4,8 +4,9 @@ MODULE_big = pg_medallion
 OBJS = src/init.o src/catalog.o src/feed.o src/capture.o src/partition.o \
        src/version.o src/ticker.o src/read.o
 DATA = extension/pg_medallion--0.1.0.sql
-PG_CPPFLAGS = -I$(srcdir)/include -Wall -Wextra -Werror -Wno-unused-parameter \
-              -Wno-missing-field-initializers -Wno-sign-compare
+# Server headers as system headers: -Wextra then checks our code, not PostgreSQL's.  Unused
+# parameters stay allowed: every SQL-callable function takes fcinfo whether it needs it or not.
+PG_CPPFLAGS = -I$(srcdir)/include -isystem $(includedir_server) -Wall -Wextra -Werror -Wno-unused-parameter
 
 include test/schedule.mk
 REGRESS = $(REGRESS_TESTS)

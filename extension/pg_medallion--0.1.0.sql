@@ -27,14 +27,8 @@ CREATE TABLE medallion.tick (
 COMMENT ON TABLE medallion.tick IS
 	'Version clock: the snapshot and timestamp that closed each version';
 
-INSERT INTO medallion.tick
-SELECT 0,
-	   pg_catalog.pg_snapshot_xmin(s)::text::bigint,
-	   pg_catalog.pg_snapshot_xmax(s)::text::bigint,
-	   ARRAY(SELECT x::text::bigint FROM pg_catalog.pg_snapshot_xip(s) AS x ORDER BY 1),
-	   pg_catalog.clock_timestamp(),
-	   pg_catalog.pg_current_xact_id()::text::bigint
-FROM pg_catalog.pg_current_snapshot() AS s;
+-- Version 0 sees no transaction: every change belongs to a version >= 1.
+INSERT INTO medallion.tick VALUES (0, 3, 3, '{}', pg_catalog.clock_timestamp(), NULL);
 
 -- Statement order keys: drawn while the writer holds its row locks.
 CREATE SEQUENCE medallion.change_seq AS bigint;
@@ -103,6 +97,13 @@ BEGIN
 	-- A new statement: its snapshot is taken after the lock was granted.
 	SELECT * INTO STRICT last FROM medallion.tick ORDER BY version DESC LIMIT 1;
 	s := pg_current_snapshot();
+	IF pg_snapshot_xmax(s)::text::bigint < last.snapshot_xmax THEN
+		-- Versions restored from another cluster: this cluster's xids are not comparable.
+		RAISE EXCEPTION 'transaction ids are behind the newest version: version % was closed at xid %, this cluster is at xid %',
+			last.version, last.snapshot_xmax, pg_snapshot_xmax(s)
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'medallion.tick was restored from another cluster. Recreate the extension and the feeds in this cluster.';
+	END IF;
 	-- Nothing but the last tick itself committed since it: the open version is empty.
 	IF ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x ORDER BY 1) = last.snapshot_xip
 	   AND (pg_snapshot_xmax(s)::text::bigint = last.snapshot_xmax
@@ -243,3 +244,15 @@ COMMENT ON FUNCTION medallion._sync_partition_triggers() IS
 CREATE EVENT TRIGGER medallion_partitions ON ddl_command_end
 	WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
 	EXECUTE FUNCTION medallion._sync_partition_triggers();
+
+-- A fed table that is dropped takes its feed along: readers and catalog row go, the change table
+-- stays (with a notice) so its history is not lost silently.
+CREATE FUNCTION medallion._detach_dropped_feeds()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_detach_dropped_feeds';
+COMMENT ON FUNCTION medallion._detach_dropped_feeds() IS
+	'Event trigger: detaches the feeds of dropped tables, keeping their change tables';
+
+CREATE EVENT TRIGGER medallion_dropped_sources ON sql_drop
+	EXECUTE FUNCTION medallion._detach_dropped_feeds();

@@ -146,3 +146,13 @@ SELECT medallion.enable_feed('short_lived');
 SELECT medallion.disable_feed('short_lived');
 SELECT to_regclass('medallion_changes.public_short_lived') IS NULL AS dropped;
 DROP TABLE medallion_changes.short_lived;
+
+-- Dropping a fed table removes its feed and readers, and keeps its changes.
+CREATE TABLE doomed (id int PRIMARY KEY);
+SELECT medallion.enable_feed('doomed');
+INSERT INTO doomed VALUES (1), (2);
+DROP TABLE doomed;
+SELECT count(*) AS feeds_of_doomed FROM medallion.feed WHERE change_table = 'medallion_changes.doomed'::regclass;
+SELECT count(*) AS kept_changes FROM medallion_changes.doomed;
+SELECT count(*) AS readers_left FROM pg_proc WHERE proname = 'doomed';
+DROP TABLE medallion_changes.doomed;

@@ -103,3 +103,8 @@ SELECT count(*) AS differences FROM (
 SELECT (SELECT count(*) FROM first_read) = (
 	SELECT sum((SELECT count(*) FROM medallion_changes.inventory(v, v)))
 	FROM generate_series(:v0 + 1, (SELECT max(_commit_version) FROM first_read)) v) AS pieces_add_up;
+
+-- DROP EXTENSION ... CASCADE removes feeds, triggers and change tables with it.
+DROP EXTENSION pg_medallion CASCADE;
+SELECT count(*) AS capture_triggers_left FROM pg_trigger WHERE tgname LIKE 'medallion_%';
+SELECT count(*) AS medallion_schemas_left FROM pg_namespace WHERE nspname LIKE 'medallion%';

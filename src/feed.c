@@ -26,6 +26,8 @@
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
 #include "commands/trigger.h"
+#include "nodes/parsenodes.h"
+#include "tcop/deparse_utility.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -39,6 +41,7 @@
 PG_FUNCTION_INFO_V1(medallion_enable_feed);
 PG_FUNCTION_INFO_V1(medallion_disable_feed);
 PG_FUNCTION_INFO_V1(medallion_sync_partition_triggers);
+PG_FUNCTION_INFO_V1(medallion_detach_dropped_feeds);
 
 /* True while we run our own DDL: the partition event trigger has nothing to do then. */
 bool		medallion_in_own_ddl = false;
@@ -462,21 +465,70 @@ CollectOids(const char *query, List **oids, List **ints)
 	SPI_finish();
 }
 
+/* FedAncestorFeed returns the feed id of the nearest fed ancestor of a partition, or -1. */
+static int32
+FedAncestorFeed(Oid relid)
+{
+	ListCell   *lc;
+	FeedRow		feed;
+
+	if (!get_rel_relispartition(relid))
+		return -1;
+	foreach(lc, get_partition_ancestors(relid))
+	{
+		if (LookupFeedBySource(lfirst_oid(lc), &feed))
+			return feed.feed_id;
+	}
+	return -1;
+}
+
+/* SyncPartitionTriggers gives a table and its partitions capture triggers iff a fed table is above them. */
+static void
+SyncPartitionTriggers(Oid relid)
+{
+	ListCell   *lc;
+	FeedRow		feed;
+
+	foreach(lc, find_all_inheritors(relid, ShareRowExclusiveLock, NULL))
+	{
+		Oid			table = lfirst_oid(lc);
+		int32		feed_id = FedAncestorFeed(table);
+		bool		has_triggers = OidIsValid(get_trigger_oid(table, "medallion_capture_insert", true));
+
+		if (LookupFeedBySource(table, &feed))
+			continue;			/* a fed table keeps its own triggers */
+		if (feed_id >= 0 && !has_triggers)
+			CreateCaptureTriggers(table, feed_id, false);
+		else if (feed_id < 0 && has_triggers)
+		{
+			StringInfoData sql;
+			const char *const *t;
+
+			initStringInfo(&sql);
+			for (t = trigger_names; *t; t++)
+				if (OidIsValid(get_trigger_oid(table, *t, true)))
+					appendStringInfo(&sql, "DROP TRIGGER %s ON %s;\n",
+									 quote_identifier(*t), RelationDisplayName(table));
+			RunSql(sql.data, SPI_OK_UTILITY);
+		}
+	}
+}
+
 /*
  * medallion_sync_partition_triggers is the ddl_command_end event trigger for
- * CREATE TABLE and ALTER TABLE: partitions that joined a fed table get the
- * capture triggers (direct writes to them are captured), tables that left
- * one lose them (their writes no longer belong to that feed).
+ * CREATE TABLE and ALTER TABLE.  It looks only at what the command changed:
+ * a table created as a partition, or attached or detached by ALTER TABLE.
+ * Partitions that joined a fed table get capture triggers (direct writes to
+ * them are captured); tables that left one lose them.  Other ALTER TABLEs are
+ * ignored, which also keeps pg_restore (constraints before triggers) clean.
  */
 Datum
 medallion_sync_partition_triggers(PG_FUNCTION_ARGS)
 {
-	List	   *sources;
-	List	   *feed_ids;
-	List	   *strays;
-	List	   *unused;
-	ListCell   *ls,
-			   *lf;
+	MemoryContext outer = CurrentMemoryContext;
+	List	   *tables = NIL;
+	ListCell   *lc;
+	uint64		i;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -485,44 +537,91 @@ medallion_sync_partition_triggers(PG_FUNCTION_ARGS)
 	if (medallion_in_own_ddl)
 		PG_RETURN_VOID();
 
-	/* Partitions of fed tables without capture triggers. */
-	CollectOids("SELECT f.source::oid, f.feed_id FROM medallion.feed f "
-				"JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) f.source "
-				"WHERE c.relkind OPERATOR(pg_catalog.=) 'p'", &sources, &feed_ids);
-	forboth(ls, sources, lf, feed_ids)
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT command FROM pg_catalog.pg_event_trigger_ddl_commands()", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the event trigger's commands");
+	for (i = 0; i < SPI_processed; i++)
 	{
-		List	   *tables = find_all_inheritors(lfirst_oid(ls), ShareRowExclusiveLock, NULL);
-		ListCell   *lt;
+		bool		isnull;
+		CollectedCommand *cmd = (CollectedCommand *)
+			DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		MemoryContext spi;
 
-		foreach(lt, tables)
+		if (isnull)
+			continue;
+		spi = MemoryContextSwitchTo(outer);
+		if (cmd->type == SCT_Simple && cmd->parsetree && IsA(cmd->parsetree, CreateStmt) &&
+			((CreateStmt *) cmd->parsetree)->partbound != NULL &&
+			cmd->d.simple.address.classId == RelationRelationId)
+			tables = lappend_oid(tables, cmd->d.simple.address.objectId);
+		else if (cmd->type == SCT_AlterTable)
 		{
-			Oid			relid = lfirst_oid(lt);
+			ListCell   *sc;
 
-			if (relid != lfirst_oid(ls) &&
-				!OidIsValid(get_trigger_oid(relid, "medallion_capture_insert", true)))
-				CreateCaptureTriggers(relid, lfirst_int(lf), false);
+			foreach(sc, cmd->d.alterTable.subcmds)
+			{
+				CollectedATSubcmd *sub = (CollectedATSubcmd *) lfirst(sc);
+				AlterTableCmd *at = (AlterTableCmd *) sub->parsetree;
+
+				if (at && IsA(at, AlterTableCmd) &&
+					(at->subtype == AT_AttachPartition || at->subtype == AT_DetachPartition ||
+					 at->subtype == AT_DetachPartitionFinalize))
+				{
+					Oid			child = RangeVarGetRelid(((PartitionCmd *) at->def)->name, NoLock, true);
+
+					if (OidIsValid(child))
+						tables = lappend_oid(tables, child);
+				}
+			}
 		}
+		MemoryContextSwitchTo(spi);
 	}
+	SPI_finish();
 
-	/* Tables carrying capture triggers that are neither a fed table nor one of its partitions. */
-	CollectOids("SELECT t.tgrelid, 0 FROM pg_catalog.pg_trigger t "
-				"WHERE t.tgname OPERATOR(pg_catalog.=) 'medallion_capture_insert' "
-				"AND t.tgfoid OPERATOR(pg_catalog.=) 'medallion._capture()'::pg_catalog.regprocedure "
-				"AND NOT EXISTS (SELECT 1 FROM medallion.feed f WHERE f.source::oid OPERATOR(pg_catalog.=) t.tgrelid "
-				"  OR f.source::oid IN (SELECT a.relid::oid FROM pg_catalog.pg_partition_ancestors(t.tgrelid) a))",
-				&strays, &unused);
-	foreach(ls, strays)
+	foreach(lc, tables)
+		SyncPartitionTriggers(lfirst_oid(lc));
+	PG_RETURN_VOID();
+}
+
+/*
+ * medallion_detach_dropped_feeds is the sql_drop event trigger: when a fed
+ * table is dropped its triggers went with it; the feed's readers and catalog
+ * row go too, and the change table stays, reported by a notice.
+ */
+Datum
+medallion_detach_dropped_feeds(PG_FUNCTION_ARGS)
+{
+	List	   *change_tables;
+	List	   *feed_ids;
+	ListCell   *lc,
+			   *lf;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("medallion._detach_dropped_feeds() must be called as an event trigger")));
+	if (!OidIsValid(get_relname_relid("feed", get_namespace_oid(MEDALLION_SCHEMA, true))))
+		PG_RETURN_VOID();		/* the extension itself is being dropped */
+
+	CollectOids("SELECT f.change_table::oid, f.feed_id FROM medallion.feed f "
+				"JOIN pg_catalog.pg_event_trigger_dropped_objects() d "
+				"ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+				"AND d.objid OPERATOR(pg_catalog.=) f.source::oid AND d.objsubid OPERATOR(pg_catalog.=) 0",
+				&change_tables, &feed_ids);
+	forboth(lc, change_tables, lf, feed_ids)
 	{
-		StringInfoData sql;
-		const char *const *t;
+		char	   *ct = RelationDisplayName(lfirst_oid(lc));
+		char	   *sql;
 
-		initStringInfo(&sql);
-		for (t = trigger_names; *t; t++)
-			if (OidIsValid(get_trigger_oid(lfirst_oid(ls), *t, true)))
-				appendStringInfo(&sql, "DROP TRIGGER %s ON %s;\n",
-								 quote_identifier(*t), RelationDisplayName(lfirst_oid(ls)));
-		if (sql.len > 0)
-			RunSql(sql.data, SPI_OK_UTILITY);
+		sql = psprintf("DROP FUNCTION IF EXISTS %s(bigint, bigint);\n"
+					   "DROP FUNCTION IF EXISTS %s(timestamptz, timestamptz);\n"
+					   "DELETE FROM medallion.feed WHERE feed_id = %d;\n",
+					   ct, ct, lfirst_int(lf));
+		RunSql(sql, SPI_OK_DELETE);
+		ereport(NOTICE,
+				(errmsg("the feed of a dropped table was removed; its changes remain in %s", ct),
+				 errhint("DROP TABLE %s when they are no longer needed.", ct)));
 	}
 	PG_RETURN_VOID();
 }

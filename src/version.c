@@ -250,7 +250,7 @@ VersionOfXid(int64 xid)
 				"WHERE t.version OPERATOR(pg_catalog.>=) "
 				"  (SELECT f.version FROM medallion.tick AS f "
 				"   WHERE f.snapshot_xmax OPERATOR(pg_catalog.>) $1 "
-				"   ORDER BY f.snapshot_xmax LIMIT 1) "
+				"   ORDER BY f.snapshot_xmax, f.version LIMIT 1) "
 				"AND ($1 OPERATOR(pg_catalog.<) t.snapshot_xmin "
 				"     OR NOT $1 OPERATOR(pg_catalog.=) ANY (t.snapshot_xip)) "
 				"ORDER BY t.version LIMIT 1",
