@@ -17,6 +17,7 @@
 #include "postgres.h"
 
 #include "access/tupdesc.h"
+#include "fmgr.h"
 #include "utils/timestamp.h"
 
 /* Names of the extension's schemas and catalog objects. */
@@ -101,6 +102,9 @@ extern int	TickIndexOfXid(const TickSnapshot *ticks, int nticks, int64 xid);
 extern int64 CurrentFullXid(void);
 extern int64 FeedFirstVersion(const FeedRow *feed);
 extern bool TickOnce(int64 *version, char *message, size_t message_size);
+
+/* read.c */
+extern void ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to, bool as_json);
 
 /* ticker.c */
 extern void RegisterTickerWorker(void);

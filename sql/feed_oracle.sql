@@ -105,6 +105,8 @@ SELECT (SELECT count(*) FROM first_read) = (
 	FROM generate_series(:v0 + 1, (SELECT max(_commit_version) FROM first_read)) v) AS pieces_add_up;
 
 -- DROP EXTENSION ... CASCADE removes feeds, triggers and change tables with it.
+SET client_min_messages = warning;
 DROP EXTENSION pg_medallion CASCADE;
+RESET client_min_messages;
 SELECT count(*) AS capture_triggers_left FROM pg_trigger WHERE tgname LIKE 'medallion_%';
 SELECT count(*) AS medallion_schemas_left FROM pg_namespace WHERE nspname LIKE 'medallion%';

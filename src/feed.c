@@ -292,6 +292,15 @@ CreateReaders(const char *reader, int32 feed_id, const char *columns)
 					 "SELECT * FROM medallion._changes(%d, medallion._version_from_timestamp($1), "
 					 "medallion._version_to_timestamp($2)) AS c(%s, %s) $medallion$;\n",
 					 reader, columns, meta, feed_id, columns, meta);
+	appendStringInfo(&sql,
+					 "CREATE FUNCTION %s(consumer text, max_versions integer DEFAULT NULL, "
+					 "nowait boolean DEFAULT false, peek boolean DEFAULT false) "
+					 "RETURNS TABLE(%s, %s) LANGUAGE sql VOLATILE AS $medallion$ "
+					 "SELECT * FROM medallion._consume(%d, $1, $2, $3, $4) AS c(%s, %s) $medallion$;\n",
+					 reader, columns, meta, feed_id, columns, meta);
+	appendStringInfo(&sql, "COMMENT ON FUNCTION %s(text, integer, boolean, boolean) IS "
+					 "'Typed changes of feed %d that a consumer has not consumed; advances its watermark unless peek';\n",
+					 reader, feed_id);
 	appendStringInfo(&sql, "COMMENT ON FUNCTION %s(bigint, bigint) IS "
 					 "'Typed changes of feed %d in versions [from_version, to_version], both inclusive';\n",
 					 reader, feed_id);
@@ -384,6 +393,34 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 	PG_RETURN_OID(feed.change_table);
 }
 
+/* CheckNoConsumers errors if consumers still read a feed: their watermarks would silently vanish. */
+static void
+CheckNoConsumers(const FeedRow *feed)
+{
+	char	   *names = NULL;
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(feed->feed_id)};
+	MemoryContext outer = CurrentMemoryContext;
+	bool		isnull = true;
+	Datum		d;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(consumer, ', ' ORDER BY consumer) "
+							  "FROM medallion.consumer_feed WHERE feed_id OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read medallion.consumer_feed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		names = MemoryContextStrdup(outer, TextDatumGetCString(d));
+	SPI_finish();
+	if (names)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("the feed of table %s is read by consumers: %s", RelationDisplayName(feed->source), names),
+				 errhint("Drop those consumers first (medallion.drop_consumer).")));
+}
+
 /* medallion_disable_feed stops capturing a table and drops its change table unless asked to keep it. */
 Datum
 medallion_disable_feed(PG_FUNCTION_ARGS)
@@ -414,6 +451,7 @@ medallion_disable_feed(PG_FUNCTION_ARGS)
 				 errmsg("table %s has no change feed", RelationDisplayName(source)),
 				 errhint("See medallion.feeds for the tables that have one.")));
 	CheckFeedPrivileges(source, "disable");
+	CheckNoConsumers(&feed);
 
 	ct_qualified = RelationDisplayName(feed.change_table);
 	initStringInfo(&sql);
@@ -429,6 +467,7 @@ medallion_disable_feed(PG_FUNCTION_ARGS)
 	}
 	appendStringInfo(&sql, "DROP FUNCTION %s(bigint, bigint);\n", ct_qualified);
 	appendStringInfo(&sql, "DROP FUNCTION %s(timestamptz, timestamptz);\n", ct_qualified);
+	appendStringInfo(&sql, "DROP FUNCTION %s(text, integer, boolean, boolean);\n", ct_qualified);
 	if (!keep_changes)
 		appendStringInfo(&sql, "DROP TABLE %s;\n", ct_qualified);
 	appendStringInfo(&sql, "DELETE FROM medallion.feed WHERE feed_id = %d;\n", feed.feed_id);
@@ -616,8 +655,10 @@ medallion_detach_dropped_feeds(PG_FUNCTION_ARGS)
 
 		sql = psprintf("DROP FUNCTION IF EXISTS %s(bigint, bigint);\n"
 					   "DROP FUNCTION IF EXISTS %s(timestamptz, timestamptz);\n"
+					   "DROP FUNCTION IF EXISTS %s(text, integer, boolean, boolean);\n"
+					   "DELETE FROM medallion.consumer_feed WHERE feed_id = %d;\n"
 					   "DELETE FROM medallion.feed WHERE feed_id = %d;\n",
-					   ct, ct, lfirst_int(lf));
+					   ct, ct, ct, lfirst_int(lf), lfirst_int(lf));
 		RunSql(sql, SPI_OK_DELETE);
 		ereport(NOTICE,
 				(errmsg("the feed of a dropped table was removed; its changes remain in %s", ct),

@@ -134,18 +134,18 @@ CheckDataTypes(TupleDesc got, TupleDesc outdesc, int ndata)
 }
 
 /*
- * ReadChanges fills the SRF's tuplestore with the changes of versions
- * [from, to] of a feed, ordered by version then order key.  The output has
- * the data columns (or one jsonb) followed by the four metadata columns.
+ * ReadVersions fills the SRF's tuplestore with the changes of versions
+ * [from, to] of a feed (closed versions the caller has checked), ordered by
+ * version then order key; from > to gives no rows.  The output has the data
+ * columns (or one jsonb) followed by the four metadata columns.  The caller
+ * has checked that the current user may read the source.
  */
-static void
-ReadChanges(FunctionCallInfo fcinfo, const FeedRow *feed, bool as_json)
+void
+ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to, bool as_json)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TupleDesc	outdesc;
 	int			ndata;
-	int64		from,
-				to;
 	TickSnapshot *ticks;
 	int			nticks;
 	Tuplesortstate *sort;
@@ -163,10 +163,6 @@ ReadChanges(FunctionCallInfo fcinfo, const FeedRow *feed, bool as_json)
 	int			save_sec;
 	bool		checked = false;
 
-	CheckSourceReadable(feed->source);
-	ResolveRange(feed, PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
-				 PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2), &from, &to);
-
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	outdesc = rsinfo->setDesc;
 	ndata = outdesc->natts - READ_META_COLUMNS;
@@ -180,6 +176,8 @@ ReadChanges(FunctionCallInfo fcinfo, const FeedRow *feed, bool as_json)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("the column definition list does not match the feed"),
 				 errhint("Call the feed's reader in medallion_changes instead.")));
+	if (from > to)
+		return;
 
 	ticks = LoadTicks(from - 1, to, &nticks);
 	args[0] = Int64GetDatum(ticks[0].xmin);
@@ -247,6 +245,19 @@ ReadChanges(FunctionCallInfo fcinfo, const FeedRow *feed, bool as_json)
 	tuplesort_end(sort);
 	ExecDropSingleTupleTableSlot(sorted);
 	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* ReadChanges reads the versions named by a reader's from/to arguments (1 and 2). */
+static void
+ReadChanges(FunctionCallInfo fcinfo, const FeedRow *feed, bool as_json)
+{
+	int64		from,
+				to;
+
+	CheckSourceReadable(feed->source);
+	ResolveRange(feed, PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
+				 PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2), &from, &to);
+	ReadVersions(fcinfo, feed, from, to, as_json);
 }
 
 /* FeedOrError returns the feed of a source table, or errors naming it. */

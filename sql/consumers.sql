@@ -1,0 +1,152 @@
+-- Consumers: watermarks per (consumer, feed), read exactly the unconsumed range, advance atomically.
+\set VERBOSITY terse
+CREATE TABLE shop_orders (id int PRIMARY KEY, status text);
+CREATE TABLE shop_customers (id int PRIMARY KEY, name text);
+SELECT medallion.enable_feed('shop_orders') IS NOT NULL AS orders_fed;
+SELECT medallion.enable_feed('shop_customers') IS NOT NULL AS customers_fed;
+INSERT INTO shop_orders VALUES (1, 'new');
+SELECT medallion.current_version() AS v1 \gset
+
+-- Starts: 'earliest' reads everything the feed captured, 'latest' only what comes next,
+-- a version number starts reading at that version.
+SELECT feed, watermark = medallion.first_version(feed) - 1 AS at_feed_start
+FROM medallion.create_consumer('silver', ARRAY['shop_orders', 'shop_customers']::regclass[], 'earliest');
+SELECT feed, watermark >= :v1 AS at_newest FROM medallion.create_consumer('fresh', ARRAY['shop_orders']::regclass[]);
+SELECT watermark = :v1 - 1 AS before_v1 FROM medallion.create_consumer('from_v1', ARRAY['shop_orders']::regclass[], :'v1');
+SELECT consumer, feed, next_version = watermark + 1 AS next_after_watermark FROM medallion.consumers ORDER BY 1, 2::text;
+
+-- consume returns (watermark, newest]: both sides of the semantics table in README.
+INSERT INTO shop_orders VALUES (2, 'new');
+INSERT INTO shop_customers VALUES (1, 'ann');
+SELECT data, _change_type FROM medallion.consume('silver', 'shop_orders');
+SELECT data, _change_type FROM medallion.consume('silver', 'shop_orders');   -- nothing new: empty
+SELECT data, _change_type FROM medallion.consume('fresh', 'shop_orders');    -- only what came after it
+SELECT data->>'id' AS id FROM medallion.consume('from_v1', 'shop_orders');    -- from version v1 on
+
+-- Rollback means the same range is read again; commit acknowledges it.
+UPDATE shop_orders SET status = 'paid' WHERE id = 1;
+BEGIN;
+SELECT count(*) AS first_read FROM medallion.consume('silver', 'shop_orders');
+ROLLBACK;
+BEGIN;
+SELECT count(*) AS read_again FROM medallion.consume('silver', 'shop_orders');
+COMMIT;
+SELECT count(*) AS acknowledged FROM medallion.consume('silver', 'shop_orders');
+
+-- One transaction reads all feeds of a consumer up to the same version (a consistent cut):
+-- a write committed by another session between the two reads is left for the next transaction.
+BEGIN;
+SELECT id, name, _change_type FROM medallion_changes.shop_customers('silver');
+SELECT count(*) AS orders_in_cut FROM medallion_changes.shop_orders('silver');
+SELECT count(DISTINCT watermark) AS one_cut FROM medallion.consumer_feed WHERE consumer = 'silver';
+COMMIT;
+
+-- max_versions reads at most that many versions, never splitting one.
+INSERT INTO shop_orders VALUES (10, 'a'), (11, 'a');
+SELECT medallion.current_version() AS va \gset
+INSERT INTO shop_orders VALUES (12, 'b');
+SELECT medallion.current_version() AS vb \gset
+INSERT INTO shop_orders VALUES (13, 'c');
+SELECT data->>'id' AS id, _commit_version - :va AS version FROM medallion.consume('silver', 'shop_orders', max_versions => 1);
+SELECT data->>'id' AS id, _commit_version - :va AS version FROM medallion.consume('silver', 'shop_orders', max_versions => 1);
+SELECT data->>'id' AS id FROM medallion.consume('silver', 'shop_orders');
+
+-- peek reads without advancing; the typed reader consumes with typed columns.
+UPDATE shop_orders SET status = 'shipped' WHERE id = 10;
+SELECT count(*) AS peeked FROM medallion.peek('silver', 'shop_orders');
+SELECT id, status, _change_type FROM medallion_changes.shop_orders('silver', peek => true);
+SELECT id, status, _change_type FROM medallion_changes.shop_orders('silver');
+SELECT count(*) AS after_typed_consume FROM medallion.peek('silver', 'shop_orders');
+
+-- reset_consumer rewinds (or skips) on purpose, and says so in the log.
+SELECT feed, new_watermark = medallion.first_version('shop_orders') - 1 AS rewound
+FROM medallion.reset_consumer('silver', medallion.first_version('shop_orders') - 1, 'shop_orders');
+SELECT count(*) AS replayed FROM medallion.consume('silver', 'shop_orders');
+SELECT name, source, action FROM medallion.watermark_log WHERE name = 'silver' ORDER BY at;
+
+-- A consumer whose next version was removed is stale: an error, never a silent skip.
+SELECT medallion.current_version() AS vs \gset
+SELECT * FROM medallion.reset_consumer('fresh', :vs - 3) \gset ignored_
+DELETE FROM medallion.tick WHERE version = :vs - 3;
+SELECT expect_error('SELECT * FROM medallion.consume(''fresh'', ''shop_orders'')');
+INSERT INTO medallion.tick SELECT :vs - 3, snapshot_xmin, snapshot_xmax, snapshot_xip, committed_at, NULL
+FROM medallion.tick WHERE version = :vs - 4;
+
+-- Bad input: each error changes nothing.
+SELECT expect_error('SELECT * FROM medallion.consume(''nobody'', ''shop_orders'')');
+SELECT expect_error('SELECT * FROM medallion.consume(''fresh'', ''shop_customers'')');
+SELECT expect_error('SELECT * FROM medallion.consume(NULL, ''shop_orders'')');
+SELECT expect_error('SELECT * FROM medallion.consume('''', ''shop_orders'')');
+SELECT expect_error('SELECT * FROM medallion.consume(''silver'', NULL)');
+SELECT expect_error('SELECT * FROM medallion.consume(''silver'', ''shop_orders'', 0)');
+SELECT expect_error('SELECT * FROM medallion.consume(''silver'', ''pg_class'')');
+SELECT expect_error('SELECT * FROM medallion.create_consumer(''silver'', ARRAY[''shop_orders'']::regclass[])');
+SELECT expect_error('SELECT * FROM medallion.create_consumer(''x'', NULL)');
+SELECT expect_error('SELECT * FROM medallion.create_consumer(''x'', ARRAY[]::regclass[])');
+SELECT expect_error('SELECT * FROM medallion.create_consumer(''x'', ARRAY[''shop_orders'', NULL]::regclass[])');
+SELECT expect_error('SELECT * FROM medallion.create_consumer(''x'', ARRAY[''shop_orders'', ''shop_orders'']::regclass[])');
+SELECT expect_error('SELECT * FROM medallion.create_consumer(''x'', ARRAY[''pg_class'']::regclass[])');
+SELECT expect_error('SELECT * FROM medallion.create_consumer(''x'', ARRAY[''shop_orders'']::regclass[], ''yesterday'')');
+SELECT expect_error('SELECT * FROM medallion.create_consumer(''x'', ARRAY[''shop_orders'']::regclass[], ''snapshot'')');
+SELECT expect_error('SELECT * FROM medallion.create_consumer(''x'', ARRAY[''shop_orders'']::regclass[], ''999999999'')');
+SELECT expect_error('SELECT * FROM medallion.create_consumer(''x'', ARRAY[''shop_orders'']::regclass[], ''0'')');
+SELECT expect_error('SELECT * FROM medallion.reset_consumer(''silver'', -1)');
+SELECT expect_error('SELECT * FROM medallion.reset_consumer(''silver'', NULL)');
+SELECT expect_error('SELECT * FROM medallion.reset_consumer(''silver'', 999999999)');
+SELECT expect_error('SELECT * FROM medallion.reset_consumer(''fresh'', 1, ''shop_customers'')');
+SELECT expect_error('SELECT medallion.drop_consumer(''nobody'')');
+SELECT expect_error('SELECT medallion.disable_feed(''shop_orders'')');
+SELECT count(*) AS consumers_unchanged FROM medallion.consumer;
+
+-- Consumers belong to their owner.
+CREATE ROLE consumer_stranger;
+GRANT SELECT ON shop_orders TO consumer_stranger;
+SET ROLE consumer_stranger;
+SELECT expect_error('SELECT * FROM medallion.consume(''silver'', ''shop_orders'')');
+SELECT expect_error('SELECT medallion.drop_consumer(''silver'')');
+SELECT expect_error('UPDATE medallion.consumer_feed SET watermark = 0');
+RESET ROLE;
+
+-- drop_consumer removes the watermarks (logged); then the feed can be disabled.
+SELECT medallion.drop_consumer('fresh');
+SELECT medallion.drop_consumer('from_v1');
+SELECT consumer FROM medallion.consumers GROUP BY 1;
+
+-- External watermarks: a declared kind, monotonic advance, forced rewinds logged.
+SELECT medallion.create_watermark('ingest', 'kafka:orders', 'bigint');
+SELECT medallion.watermark('ingest', 'kafka:orders') IS NULL AS unset;
+SELECT medallion.advance_watermark('ingest', 'kafka:orders', '100', run_id => 'run-1');
+SELECT medallion.advance_watermark('ingest', 'kafka:orders', '100');   -- equal: fine
+SELECT expect_error('SELECT medallion.advance_watermark(''ingest'', ''kafka:orders'', ''99'')');
+SELECT expect_error('SELECT medallion.advance_watermark(''ingest'', ''kafka:orders'', ''ten'')');
+SELECT medallion.advance_watermark('ingest', 'kafka:orders', '9', force => true);
+SELECT medallion.watermark('ingest', 'kafka:orders');
+SELECT action, old_value, new_value FROM medallion.watermark_log WHERE name = 'ingest' ORDER BY at;
+-- numbers compare as numbers, text as bytes, LSNs as LSNs
+SELECT medallion.advance_watermark('ingest', 'kafka:orders', '10');
+SELECT medallion.create_watermark('ingest', 'files', 'text');
+SELECT medallion.advance_watermark('ingest', 'files', 'part-0009');
+SELECT expect_error('SELECT medallion.advance_watermark(''ingest'', ''files'', ''part-0008'')');
+SELECT medallion.create_watermark('ingest', 'upstream-wal', 'lsn');
+SELECT medallion.advance_watermark('ingest', 'upstream-wal', '0/9000000');
+SELECT medallion.advance_watermark('ingest', 'upstream-wal', '0/10000000');
+SELECT expect_error('SELECT medallion.advance_watermark(''ingest'', ''upstream-wal'', ''0/A000000'')');
+-- event time with allowed lateness
+SELECT medallion.create_watermark('ingest', 'clicks', 'timestamptz', allowed_lateness => '10 minutes');
+SELECT medallion.is_late('ingest', 'clicks', '2026-01-01 00:00+00') AS late_before_any_mark;
+SELECT medallion.advance_watermark('ingest', 'clicks', '2026-03-01 12:00+00') IS NOT NULL AS advanced;
+SELECT t, medallion.is_late('ingest', 'clicks', t) AS late
+FROM unnest(ARRAY['2026-03-01 11:55+00', '2026-03-01 11:50+00', '2026-03-01 11:49:59+00']::timestamptz[]) t;
+SELECT expect_error('SELECT medallion.is_late(''ingest'', ''files'', now())');
+SELECT expect_error('SELECT medallion.create_watermark(''ingest'', ''kafka:orders'', ''bigint'')');
+SELECT expect_error('SELECT medallion.create_watermark(''ingest'', ''x'', ''float'')');
+SELECT expect_error('SELECT medallion.create_watermark(''ingest'', ''x'', ''bigint'', ''1 minute'')');
+SELECT expect_error('SELECT medallion.create_watermark(NULL, ''x'', ''bigint'')');
+SELECT expect_error('SELECT medallion.watermark(''ingest'', ''nothing'')');
+SELECT expect_error('SELECT medallion.advance_watermark(''ingest'', ''kafka:orders'', NULL)');
+-- marks belong to their owner
+SET ROLE consumer_stranger;
+SELECT expect_error('SELECT medallion.advance_watermark(''ingest'', ''kafka:orders'', ''1000'')');
+UPDATE medallion.external_watermark SET value = '0';  -- row-level security: touches no row of others
+SELECT medallion.watermark('ingest', 'kafka:orders') AS others_can_read;
+RESET ROLE;
