@@ -198,7 +198,12 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	portal = SPI_cursor_open_with_args(NULL, query, 2, argtypes, args, NULL, true, 0);
+	/*
+	 * Not read-only: in READ COMMITTED that takes a snapshot now, after the
+	 * ticks were read, so it sees every row of every version up to `to`.
+	 * The statement's own snapshot may predate the tick that closed `to`.
+	 */
+	portal = SPI_cursor_open_with_args(NULL, query, 2, argtypes, args, NULL, false, 0);
 	for (;;)
 	{
 		uint64		i;
