@@ -196,7 +196,7 @@ RETURNS bigint
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'medallion_first_version';
 COMMENT ON FUNCTION medallion.first_version(regclass) IS
-	'The first version of a feed (the one its enable committed in); NULL until it is closed';
+	'The first version of a feed (the one its enable committed in); NULL while the enable is uncommitted';
 
 CREATE FUNCTION medallion.history(source regclass)
 RETURNS TABLE(version bigint, commit_timestamp timestamptz, inserts bigint, updates bigint,

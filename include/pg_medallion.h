@@ -85,6 +85,7 @@ extern bool LookupFeedById(int32 feed_id, FeedRow *feed);
 extern void CheckSourceReadable(Oid source);
 extern void SwitchToOwner(Oid owner, Oid *save_userid, int *save_sec_context);
 extern void RestoreUser(Oid save_userid, int save_sec_context);
+extern uint64 RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *args, int expected);
 
 /* feed.c */
 extern bool medallion_in_own_ddl;

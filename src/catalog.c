@@ -219,6 +219,35 @@ CheckSourceReadable(Oid source)
 				 errhint("Read the feed as the table owner or as a role with BYPASSRLS.")));
 }
 
+/*
+ * RunAsOwner runs generated SQL (DDL or catalog DML) through SPI as the
+ * extension owner and returns SPI_processed; anything but `expected` is a
+ * can't-happen error.  Our own DDL is flagged so the partition event trigger
+ * leaves it alone.
+ */
+uint64
+RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *args, int expected)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			rc;
+	uint64		processed;
+	bool		was_in_own_ddl = medallion_in_own_ddl;
+
+	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	medallion_in_own_ddl = true;
+	rc = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0);
+	medallion_in_own_ddl = was_in_own_ddl;
+	if (rc != expected)
+		elog(ERROR, "generated statement failed (%s): %s", SPI_result_code_string(rc), sql);
+	processed = SPI_processed;
+	SPI_finish();
+	RestoreUser(save_userid, save_sec);
+	return processed;
+}
+
 /* SwitchToOwner runs what follows as another role, saving the caller's identity. */
 void
 SwitchToOwner(Oid owner, Oid *save_userid, int *save_sec_context)

@@ -66,27 +66,6 @@ ConsumerName(FunctionCallInfo fcinfo, int argno)
 	return name;
 }
 
-/* RunCatalogSql runs a statement on the consumer catalog as the extension owner; returns SPI_processed. */
-static uint64
-RunCatalogSql(const char *sql, int nargs, Oid *argtypes, Datum *args, int expected)
-{
-	Oid			save_userid;
-	int			save_sec;
-	int			rc;
-	uint64		processed;
-
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0);
-	if (rc != expected)
-		elog(ERROR, "consumer catalog statement failed (%s): %s", SPI_result_code_string(rc), sql);
-	processed = SPI_processed;
-	SPI_finish();
-	RestoreUser(save_userid, save_sec);
-	return processed;
-}
-
 /* CheckConsumerAccess errors unless the consumer exists and the current user acts for its owner. */
 static void
 CheckConsumerAccess(const char *consumer)
@@ -239,7 +218,7 @@ medallion_create_consumer(PG_FUNCTION_ARGS)
 	}
 
 	args[0] = CStringGetTextDatum(consumer);
-	if (RunCatalogSql("SELECT 1 FROM medallion.consumer WHERE consumer OPERATOR(pg_catalog.=) $1",
+	if (RunAsOwner("SELECT 1 FROM medallion.consumer WHERE consumer OPERATOR(pg_catalog.=) $1",
 					  1, argtypes, args, SPI_OK_SELECT) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -251,7 +230,7 @@ medallion_create_consumer(PG_FUNCTION_ARGS)
 	args[1] = ObjectIdGetDatum(GetUserId());
 	args[3] = CStringGetTextDatum(start);
 	argtypes[1] = OIDOID;
-	RunCatalogSql("INSERT INTO medallion.consumer (consumer, owner, start) VALUES ($1, $2::pg_catalog.regrole, $4)",
+	RunAsOwner("INSERT INTO medallion.consumer (consumer, owner, start) VALUES ($1, $2::pg_catalog.regrole, $4)",
 				  4, argtypes, args, SPI_OK_INSERT);
 	argtypes[1] = INT4OID;
 
@@ -264,7 +243,7 @@ medallion_create_consumer(PG_FUNCTION_ARGS)
 
 		args[1] = Int32GetDatum(rows[i].feed_id);
 		args[2] = Int64GetDatum(watermark);
-		RunCatalogSql("INSERT INTO medallion.consumer_feed (consumer, feed_id, watermark) VALUES ($1, $2, $3); "
+		RunAsOwner("INSERT INTO medallion.consumer_feed (consumer, feed_id, watermark) VALUES ($1, $2, $3); "
 					  "INSERT INTO medallion.watermark_log (name, source, action, new_value) "
 					  "VALUES ($1, (SELECT f.source::text FROM medallion.feed f WHERE f.feed_id OPERATOR(pg_catalog.=) $2), "
 					  "'create', $3::text)",
@@ -285,7 +264,7 @@ medallion_drop_consumer(PG_FUNCTION_ARGS)
 	Datum		args[1] = {CStringGetTextDatum(consumer)};
 
 	CheckConsumerAccess(consumer);
-	RunCatalogSql("INSERT INTO medallion.watermark_log (name, source, action, old_value) "
+	RunAsOwner("INSERT INTO medallion.watermark_log (name, source, action, old_value) "
 				  "SELECT cf.consumer, f.source::text, 'drop', cf.watermark::text "
 				  "FROM medallion.consumer_feed cf JOIN medallion.feed f USING (feed_id) "
 				  "WHERE cf.consumer OPERATOR(pg_catalog.=) $1; "
@@ -390,7 +369,7 @@ medallion_reset_consumer(PG_FUNCTION_ARGS)
 					 errhint("Reset to " INT64_FORMAT " to read the feed from its start.", first - 1)));
 		args[1] = Int64GetDatum(to_version);
 		args[2] = Int32GetDatum(feed.feed_id);
-		RunCatalogSql("INSERT INTO medallion.watermark_log (name, source, action, old_value, new_value) "
+		RunAsOwner("INSERT INTO medallion.watermark_log (name, source, action, old_value, new_value) "
 					  "SELECT cf.consumer, f.source::text, 'reset', cf.watermark::text, $2::text "
 					  "FROM medallion.consumer_feed cf JOIN medallion.feed f USING (feed_id) "
 					  "WHERE cf.consumer OPERATOR(pg_catalog.=) $1 AND cf.feed_id OPERATOR(pg_catalog.=) $3; "
@@ -492,7 +471,7 @@ CheckNotStale(const char *consumer, const FeedRow *feed, int64 from)
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(from - 1)};
 
-	if (RunCatalogSql("SELECT 1 FROM medallion.tick WHERE version OPERATOR(pg_catalog.=) $1",
+	if (RunAsOwner("SELECT 1 FROM medallion.tick WHERE version OPERATOR(pg_catalog.=) $1",
 					  1, argtypes, args, SPI_OK_SELECT) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -539,7 +518,7 @@ Consume(FunctionCallInfo fcinfo, const char *consumer, const FeedRow *feed, int6
 		Oid			argtypes[3] = {TEXTOID, INT4OID, INT8OID};
 		Datum		args[3] = {CStringGetTextDatum(consumer), Int32GetDatum(feed->feed_id), Int64GetDatum(to)};
 
-		RunCatalogSql("UPDATE medallion.consumer_feed SET watermark = $3, updated_at = pg_catalog.now() "
+		RunAsOwner("UPDATE medallion.consumer_feed SET watermark = $3, updated_at = pg_catalog.now() "
 					  "WHERE consumer OPERATOR(pg_catalog.=) $1 AND feed_id OPERATOR(pg_catalog.=) $2",
 					  3, argtypes, args, SPI_OK_UPDATE);
 	}

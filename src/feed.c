@@ -57,28 +57,6 @@ static const char *const trigger_names[] = {
 	"medallion_capture_delete", "medallion_capture_truncate", "medallion_truncate_guard", NULL
 };
 
-/* RunSql executes generated SQL through SPI as the extension owner. */
-static void
-RunSql(const char *sql, int expected)
-{
-	Oid			save_userid;
-	int			save_sec;
-	int			rc;
-
-	bool		was_in_own_ddl = medallion_in_own_ddl;
-
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	medallion_in_own_ddl = true;
-	rc = SPI_execute(sql, false, 0);
-	medallion_in_own_ddl = was_in_own_ddl;
-	if (rc != expected)
-		elog(ERROR, "generated statement failed (%s): %s", SPI_result_code_string(rc), sql);
-	SPI_finish();
-	RestoreUser(save_userid, save_sec);
-}
-
 /* CheckFeedPrivileges errors unless the caller may read the source and create triggers on it. */
 static void
 CheckFeedPrivileges(Oid source, const char *action)
@@ -269,7 +247,7 @@ CreateCaptureTriggers(Oid relid, int32 feed_id, bool with_truncate)
 					 "CREATE TRIGGER medallion_truncate_guard BEFORE TRUNCATE ON %s "
 					 "FOR EACH STATEMENT EXECUTE FUNCTION medallion._truncate_guard('%d', '%s');\n",
 					 rel, feed_id, with_truncate ? "fed" : "partition");
-	RunSql(sql.data, SPI_OK_UTILITY);
+	RunAsOwner(sql.data, 0, NULL, NULL, SPI_OK_UTILITY);
 }
 
 /* CreateReaders creates the typed reader functions of a feed, by version and by timestamp. */
@@ -307,7 +285,7 @@ CreateReaders(const char *reader, int32 feed_id, const char *columns)
 	appendStringInfo(&sql, "COMMENT ON FUNCTION %s(timestamptz, timestamptz) IS "
 					 "'Typed changes of feed %d in the versions closed in [from_timestamp, to_timestamp]';\n",
 					 reader, feed_id);
-	RunSql(sql.data, SPI_OK_UTILITY);
+	RunAsOwner(sql.data, 0, NULL, NULL, SPI_OK_UTILITY);
 }
 
 /* medallion_enable_feed starts capturing a table; returns its change table. */
@@ -373,7 +351,7 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 					 quote_literal_cstr(psprintf("Changes of %s (pg_medallion feed)", RelationDisplayName(source))),
 					 source, quote_literal_cstr(ct_qualified), quote_literal_cstr(ct_qualified),
 					 quote_literal_cstr(mode), xid, medallion_partition_xids);
-	RunSql(sql.data, SPI_OK_INSERT);
+	RunAsOwner(sql.data, 0, NULL, NULL, SPI_OK_INSERT);
 	CommandCounterIncrement();
 
 	if (!LookupFeedBySource(source, &feed))
@@ -471,7 +449,7 @@ medallion_disable_feed(PG_FUNCTION_ARGS)
 	if (!keep_changes)
 		appendStringInfo(&sql, "DROP TABLE %s;\n", ct_qualified);
 	appendStringInfo(&sql, "DELETE FROM medallion.feed WHERE feed_id = %d;\n", feed.feed_id);
-	RunSql(sql.data, SPI_OK_DELETE);
+	RunAsOwner(sql.data, 0, NULL, NULL, SPI_OK_DELETE);
 
 	table_close(rel, NoLock);
 	PG_RETURN_VOID();
@@ -548,7 +526,7 @@ SyncPartitionTriggers(Oid relid)
 				if (OidIsValid(get_trigger_oid(table, *t, true)))
 					appendStringInfo(&sql, "DROP TRIGGER %s ON %s;\n",
 									 quote_identifier(*t), RelationDisplayName(table));
-			RunSql(sql.data, SPI_OK_UTILITY);
+			RunAsOwner(sql.data, 0, NULL, NULL, SPI_OK_UTILITY);
 		}
 	}
 }
@@ -659,7 +637,7 @@ medallion_detach_dropped_feeds(PG_FUNCTION_ARGS)
 					   "DELETE FROM medallion.consumer_feed WHERE feed_id = %d;\n"
 					   "DELETE FROM medallion.feed WHERE feed_id = %d;\n",
 					   ct, ct, ct, lfirst_int(lf), lfirst_int(lf));
-		RunSql(sql, SPI_OK_DELETE);
+		RunAsOwner(sql, 0, NULL, NULL, SPI_OK_DELETE);
 		ereport(NOTICE,
 				(errmsg("the feed of a dropped table was removed; its changes remain in %s", ct),
 				 errhint("DROP TABLE %s when they are no longer needed.", ct)));

@@ -42,8 +42,6 @@ CreateChangePartition(const FeedRow *feed, int64 chunk, bool nowait)
 	Oid			schema = MedallionChangesSchemaOid();
 	char	   *name = ChangePartitionName(feed->feed_id, chunk);
 	Oid			partition;
-	Oid			save_userid;
-	int			save_sec;
 	char	   *parent_name;
 	char	   *qualified;
 	StringInfoData sql;
@@ -72,15 +70,7 @@ CreateChangePartition(const FeedRow *feed, int64 chunk, bool nowait)
 					 parent_name, qualified,
 					 chunk * feed->partition_span, (chunk + 1) * feed->partition_span);
 
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	medallion_in_own_ddl = true;
-	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not create change partition %s", qualified);
-	medallion_in_own_ddl = false;
-	SPI_finish();
-	RestoreUser(save_userid, save_sec);
+	RunAsOwner(sql.data, 0, NULL, NULL, SPI_OK_UTILITY);
 
 	partition = get_relname_relid(name, schema);
 	if (!OidIsValid(partition))

@@ -418,7 +418,7 @@ FeedFirstVersion(const FeedRow *feed)
 	return VersionOfXid(feed->enabled_xid);
 }
 
-/* medallion_first_version returns a feed's first version, or NULL while it is still open. */
+/* medallion_first_version returns a feed's first version (closing the open version if needed), or NULL while its enable is uncommitted. */
 Datum
 medallion_first_version(PG_FUNCTION_ARGS)
 {
@@ -432,6 +432,12 @@ medallion_first_version(PG_FUNCTION_ARGS)
 				 errmsg("table %s has no change feed", RelationDisplayName(source)),
 				 errhint("Call medallion.enable_feed() first.")));
 	version = FeedFirstVersion(&feed);
+	if (version < 0)
+	{
+		/* The enable may have committed after the last tick: close the open version. */
+		RequestTick();
+		version = FeedFirstVersion(&feed);
+	}
 	if (version < 0)
 		PG_RETURN_NULL();
 	PG_RETURN_INT64(version);
