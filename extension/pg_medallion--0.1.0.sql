@@ -363,28 +363,29 @@ COMMENT ON FUNCTION medallion.reset_consumer(text, bigint, regclass) IS
 	'Moves a consumer''s watermark (rewind or skip) on one feed or all; logged in medallion.watermark_log';
 
 CREATE FUNCTION medallion.consume(consumer text, feed regclass, max_versions integer DEFAULT NULL,
-								  nowait boolean DEFAULT false)
+								  nowait boolean DEFAULT false, net boolean DEFAULT false)
 RETURNS TABLE(data jsonb, _change_type medallion.change_type, _commit_version bigint,
 			  _commit_timestamp timestamptz, _change_seq bigint)
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'medallion_consume';
-COMMENT ON FUNCTION medallion.consume(text, regclass, integer, boolean) IS
+COMMENT ON FUNCTION medallion.consume(text, regclass, integer, boolean, boolean) IS
 	'Reads the versions (watermark, newest] of a feed and advances the watermark in the caller''s transaction';
 
-CREATE FUNCTION medallion.peek(consumer text, feed regclass, max_versions integer DEFAULT NULL)
+CREATE FUNCTION medallion.peek(consumer text, feed regclass, max_versions integer DEFAULT NULL,
+							   net boolean DEFAULT false)
 RETURNS TABLE(data jsonb, _change_type medallion.change_type, _commit_version bigint,
 			  _commit_timestamp timestamptz, _change_seq bigint)
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'medallion_peek';
-COMMENT ON FUNCTION medallion.peek(text, regclass, integer) IS
+COMMENT ON FUNCTION medallion.peek(text, regclass, integer, boolean) IS
 	'Reads what consume would read, without advancing the watermark';
 
 CREATE FUNCTION medallion._consume(feed_id integer, consumer text, max_versions integer,
-								   nowait boolean, peek boolean)
+								   nowait boolean, peek boolean, net boolean)
 RETURNS SETOF record
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'medallion_consume_typed';
-COMMENT ON FUNCTION medallion._consume(integer, text, integer, boolean, boolean) IS
+COMMENT ON FUNCTION medallion._consume(integer, text, integer, boolean, boolean, boolean) IS
 	'Typed consume of a feed; called by the generated readers in medallion_changes';
 
 -- External watermarks ----------------------------------------------------

@@ -24,11 +24,7 @@
 #define MEDALLION_SCHEMA			"medallion"
 #define MEDALLION_CHANGES_SCHEMA	"medallion_changes"
 
-/* Metadata columns every change table starts with, in this order. */
-#define CT_ATTNUM_XID			1
-#define CT_ATTNUM_SEQ			2
-#define CT_ATTNUM_CHANGE_TYPE	3
-#define CT_FIRST_DATA_ATTNUM	4
+/* Change tables hold the source's columns, then these metadata columns: _xid, _seq, _change_type. */
 
 /* Order keys: a sequence value drawn per statement, shifted, plus a row ordinal. */
 #define SEQ_ORDINAL_BITS		20
@@ -105,7 +101,8 @@ extern int64 FeedFirstVersion(const FeedRow *feed);
 extern bool TickOnce(int64 *version, char *message, size_t message_size);
 
 /* read.c */
-extern void ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to, bool as_json);
+extern void ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to, bool as_json,
+						 bool net);
 
 /* ticker.c */
 extern void RegisterTickerWorker(void);

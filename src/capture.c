@@ -56,6 +56,10 @@ typedef struct CaptureEntry
 	Oid			partition;
 	int			natts;			/* attributes of the partition's descriptor */
 	AttrNumber *source_attnum;	/* per partition attribute: source attnum or 0 */
+	int			xid_att;		/* 0-based positions of the metadata columns */
+	int			seq_att;
+	int			type_att;
+	bool		splice;			/* change rows can be spliced from source tuples: see SpliceChange */
 	Oid			change_type_label[CHANGE_TYPE_COUNT];
 	Oid			seq_oid;
 } CaptureEntry;
@@ -117,7 +121,12 @@ CaptureCacheInit(void)
 	CacheRegisterRelcacheCallback(CaptureInvalidate, (Datum) 0);
 }
 
-/* BuildColumnMap maps each partition attribute to the source attribute of the same name. */
+/*
+ * BuildColumnMap maps each partition attribute to the source attribute of the
+ * same name, finds the metadata columns, and decides whether change rows can
+ * be spliced: the data columns are exactly the source's, in order, with the
+ * same storage, and the metadata columns follow them.
+ */
 static void
 BuildColumnMap(CaptureEntry *entry, TupleDesc source_desc, TupleDesc part_desc)
 {
@@ -128,30 +137,57 @@ BuildColumnMap(CaptureEntry *entry, TupleDesc source_desc, TupleDesc part_desc)
 	entry->natts = part_desc->natts;
 	entry->source_attnum = MemoryContextAllocZero(CacheMemoryContext,
 												  sizeof(AttrNumber) * part_desc->natts);
-	for (i = CT_FIRST_DATA_ATTNUM - 1; i < part_desc->natts; i++)
+	entry->xid_att = entry->seq_att = entry->type_att = -1;
+	for (i = 0; i < part_desc->natts; i++)
 	{
 		Form_pg_attribute pattr = TupleDescAttr(part_desc, i);
 		int			j;
 
 		if (pattr->attisdropped)
 			continue;
-		for (j = 0; j < source_desc->natts; j++)
+		if (strcmp(NameStr(pattr->attname), "_xid") == 0)
+			entry->xid_att = i;
+		else if (strcmp(NameStr(pattr->attname), "_seq") == 0)
+			entry->seq_att = i;
+		else if (strcmp(NameStr(pattr->attname), "_change_type") == 0)
+			entry->type_att = i;
+		else
 		{
-			Form_pg_attribute sattr = TupleDescAttr(source_desc, j);
+			for (j = 0; j < source_desc->natts; j++)
+			{
+				Form_pg_attribute sattr = TupleDescAttr(source_desc, j);
 
-			if (sattr->attisdropped || strcmp(NameStr(sattr->attname), NameStr(pattr->attname)) != 0)
-				continue;
-			if (getBaseType(sattr->atttypid) != pattr->atttypid)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("column \"%s\" of the change table has type %s, the source column has type %s",
-								NameStr(pattr->attname), format_type_be(pattr->atttypid),
-								format_type_be(sattr->atttypid)),
-						 errdetail("The source table was altered after its feed was enabled."),
-						 errhint("Disable and enable the feed again to capture the new layout.")));
-			entry->source_attnum[i] = sattr->attnum;
-			break;
+				if (sattr->attisdropped || strcmp(NameStr(sattr->attname), NameStr(pattr->attname)) != 0)
+					continue;
+				if (getBaseType(sattr->atttypid) != pattr->atttypid)
+					ereport(ERROR,
+							(errcode(ERRCODE_DATATYPE_MISMATCH),
+							 errmsg("column \"%s\" of the change table has type %s, the source column has type %s",
+									NameStr(pattr->attname), format_type_be(pattr->atttypid),
+									format_type_be(sattr->atttypid)),
+							 errdetail("The source table was altered after its feed was enabled."),
+							 errhint("Disable and enable the feed again to capture the new layout.")));
+				entry->source_attnum[i] = sattr->attnum;
+				break;
+			}
 		}
+	}
+	if (entry->xid_att < 0 || entry->seq_att < 0 || entry->type_att < 0)
+		elog(ERROR, "a change table partition lacks its metadata columns");
+
+	entry->splice = (part_desc->natts == source_desc->natts + 3 &&
+					 entry->xid_att == source_desc->natts &&
+					 entry->seq_att == source_desc->natts + 1 &&
+					 entry->type_att == source_desc->natts + 2);
+	for (i = 0; entry->splice && i < source_desc->natts; i++)
+	{
+		Form_pg_attribute pattr = TupleDescAttr(part_desc, i);
+		Form_pg_attribute sattr = TupleDescAttr(source_desc, i);
+
+		if (sattr->attisdropped || pattr->attisdropped || entry->source_attnum[i] != i + 1 ||
+			sattr->attlen != pattr->attlen || sattr->attalign != pattr->attalign ||
+			sattr->attbyval != pattr->attbyval)
+			entry->splice = false;
 	}
 }
 
@@ -223,7 +259,7 @@ OpenPartition(CaptureEntry *entry, Relation source, int64 xid)
  * one insertion per row.
  */
 static bool
-AllIndexesAreXidBrin(ResultRelInfo *rri)
+AllIndexesAreXidBrin(ResultRelInfo *rri, AttrNumber xid_attnum)
 {
 	int			i;
 
@@ -233,7 +269,7 @@ AllIndexesAreXidBrin(ResultRelInfo *rri)
 		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
 
 		if (index->rd_rel->relam != BRIN_AM_OID || info->ii_NumIndexAttrs != 1 ||
-			info->ii_IndexAttrNumbers[0] != CT_ATTNUM_XID ||
+			info->ii_IndexAttrNumbers[0] != xid_attnum ||
 			info->ii_Expressions != NIL || info->ii_Predicate != NIL)
 			return false;
 	}
@@ -254,7 +290,7 @@ BeginBatch(CaptureBatch *batch, CaptureEntry *entry, Relation source, int64 xid,
 	batch->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(batch->rri, batch->rel, 1, NULL, 0);
 	ExecOpenIndices(batch->rri, false);
-	batch->xid_brin_only = AllIndexesAreXidBrin(batch->rri);
+	batch->xid_brin_only = AllIndexesAreXidBrin(batch->rri, entry->xid_att + 1);
 	batch->last_block = palloc(sizeof(BlockNumber) * Max(batch->rri->ri_NumIndices, 1));
 	for (i = 0; i < batch->rri->ri_NumIndices; i++)
 		batch->last_block[i] = InvalidBlockNumber;
@@ -320,39 +356,112 @@ NextOrderKey(CaptureBatch *batch)
 	return (batch->seq_block << SEQ_ORDINAL_BITS) | batch->ordinal++;
 }
 
+/*
+ * SpliceChange returns the change row for a source tuple without deforming
+ * it: when the change table's data columns are the source's (entry->splice),
+ * a change row is the source tuple's null bitmap and data bytes as they are,
+ * followed by the three metadata columns.  Null if the tuple does not fit
+ * (fewer attributes than the relation, after ADD COLUMN with a default).
+ */
+static HeapTuple
+SpliceChange(CaptureBatch *batch, MinimalTuple src, int64 seq, Oid type)
+{
+	TupleDesc	desc = RelationGetDescr(batch->rel);
+	int			nsrc = desc->natts - 3;
+	bool		hasnull = (src->t_infomask & HEAP_HASNULL) != 0;
+	char	   *src_data = (char *) src + src->t_hoff - MINIMAL_TUPLE_OFFSET;
+	Size		data_len = src->t_len - (src->t_hoff - MINIMAL_TUPLE_OFFSET);
+	Size		hoff;
+	Size		off;
+	Size		xid_off,
+				seq_off,
+				type_off;
+	Size		len;
+	HeapTuple	tuple;
+	HeapTupleHeader td;
+	int			i;
+
+	if (HeapTupleHeaderGetNatts(src) != nsrc)
+		return NULL;
+
+	hoff = MAXALIGN(SizeofHeapTupleHeader + (hasnull ? BITMAPLEN(desc->natts) : 0));
+	off = att_align_nominal(data_len, TYPALIGN_DOUBLE);
+	xid_off = off;
+	off += sizeof(int64);
+	seq_off = off;
+	off += sizeof(int64);
+	off = att_align_nominal(off, TYPALIGN_INT);
+	type_off = off;
+	off += sizeof(Oid);
+	len = hoff + off;
+
+	tuple = (HeapTuple) palloc0(HEAPTUPLESIZE + len);
+	tuple->t_len = len;
+	ItemPointerSetInvalid(&tuple->t_self);
+	tuple->t_tableOid = InvalidOid;
+	td = (HeapTupleHeader) ((char *) tuple + HEAPTUPLESIZE);
+	tuple->t_data = td;
+	HeapTupleHeaderSetDatumLength(td, len);
+	HeapTupleHeaderSetTypeId(td, desc->tdtypeid);
+	HeapTupleHeaderSetTypMod(td, desc->tdtypmod);
+	ItemPointerSetInvalid(&td->t_ctid);
+	HeapTupleHeaderSetNatts(td, desc->natts);
+	td->t_hoff = hoff;
+	td->t_infomask = src->t_infomask & (HEAP_HASNULL | HEAP_HASVARWIDTH | HEAP_HASEXTERNAL);
+	if (hasnull)
+	{
+		/* The source's bits, then three set bits: metadata is never NULL. */
+		memcpy(td->t_bits, src->t_bits, BITMAPLEN(nsrc));
+		for (i = nsrc; i < desc->natts; i++)
+			td->t_bits[i >> 3] |= (bits8) (1 << (i & 0x07));
+	}
+	memcpy((char *) td + hoff, src_data, data_len);
+	*(int64 *) ((char *) td + hoff + xid_off) = batch->xid;
+	*(int64 *) ((char *) td + hoff + seq_off) = seq;
+	*(Oid *) ((char *) td + hoff + type_off) = type;
+	return tuple;
+}
+
 /* AddChange buffers one change row built from a source slot (NULL: all data columns NULL). */
 static void
 AddChange(CaptureBatch *batch, ChangeType type, TupleTableSlot *source_slot)
 {
 	CaptureEntry *entry = batch->entry;
 	TupleTableSlot *slot = batch->slots[batch->nslots];
-	HeapTuple	tuple;
+	HeapTuple	tuple = NULL;
+	int64		seq = NextOrderKey(batch);
 	int			i;
 
-	if (source_slot)
-		slot_getallattrs(source_slot);
-	batch->values[CT_ATTNUM_XID - 1] = Int64GetDatum(batch->xid);
-	batch->nulls[CT_ATTNUM_XID - 1] = false;
-	batch->values[CT_ATTNUM_SEQ - 1] = Int64GetDatum(NextOrderKey(batch));
-	batch->nulls[CT_ATTNUM_SEQ - 1] = false;
-	batch->values[CT_ATTNUM_CHANGE_TYPE - 1] = ObjectIdGetDatum(entry->change_type_label[type]);
-	batch->nulls[CT_ATTNUM_CHANGE_TYPE - 1] = false;
-	for (i = CT_FIRST_DATA_ATTNUM - 1; i < entry->natts; i++)
+	if (source_slot && entry->splice && TTS_IS_MINIMALTUPLE(source_slot))
+		tuple = SpliceChange(batch, ((MinimalTupleTableSlot *) source_slot)->mintuple, seq,
+							 entry->change_type_label[type]);
+	if (tuple == NULL)
 	{
-		AttrNumber	src = entry->source_attnum[i];
+		if (source_slot)
+			slot_getallattrs(source_slot);
+		for (i = 0; i < entry->natts; i++)
+		{
+			AttrNumber	src = entry->source_attnum[i];
 
-		if (src == 0 || source_slot == NULL)
-		{
-			batch->values[i] = (Datum) 0;
-			batch->nulls[i] = true;
+			if (src == 0 || source_slot == NULL)
+			{
+				batch->values[i] = (Datum) 0;
+				batch->nulls[i] = true;
+			}
+			else
+			{
+				batch->values[i] = source_slot->tts_values[src - 1];
+				batch->nulls[i] = source_slot->tts_isnull[src - 1];
+			}
 		}
-		else
-		{
-			batch->values[i] = source_slot->tts_values[src - 1];
-			batch->nulls[i] = source_slot->tts_isnull[src - 1];
-		}
+		batch->values[entry->xid_att] = Int64GetDatum(batch->xid);
+		batch->nulls[entry->xid_att] = false;
+		batch->values[entry->seq_att] = Int64GetDatum(seq);
+		batch->nulls[entry->seq_att] = false;
+		batch->values[entry->type_att] = ObjectIdGetDatum(entry->change_type_label[type]);
+		batch->nulls[entry->type_att] = false;
+		tuple = heap_form_tuple(RelationGetDescr(batch->rel), batch->values, batch->nulls);
 	}
-	tuple = heap_form_tuple(RelationGetDescr(batch->rel), batch->values, batch->nulls);
 	ExecStoreHeapTuple(tuple, slot, true);
 	if (++batch->nslots == CAPTURE_BATCH_SIZE)
 		FlushBatch(batch);

@@ -488,7 +488,7 @@ CheckNotStale(const char *consumer, const FeedRow *feed, int64 from)
  */
 static void
 Consume(FunctionCallInfo fcinfo, const char *consumer, const FeedRow *feed, int64 max_versions,
-		bool nowait, bool peek, bool as_json)
+		bool nowait, bool peek, bool as_json, bool net)
 {
 	int64		watermark;
 	int64		from,
@@ -511,7 +511,7 @@ Consume(FunctionCallInfo fcinfo, const char *consumer, const FeedRow *feed, int6
 
 	if (from <= to)
 		CheckNotStale(consumer, feed, from);
-	ReadVersions(fcinfo, feed, from, to, as_json);
+	ReadVersions(fcinfo, feed, from, to, as_json, net);
 
 	if (!peek && to > watermark)
 	{
@@ -550,7 +550,7 @@ medallion_consume(PG_FUNCTION_ARGS)
 
 	FeedArgument(fcinfo, 1, &feed);
 	Consume(fcinfo, consumer, &feed, MaxVersions(fcinfo, 2), !PG_ARGISNULL(3) && PG_GETARG_BOOL(3),
-			false, true);
+			false, true, !PG_ARGISNULL(4) && PG_GETARG_BOOL(4));
 	return (Datum) 0;
 }
 
@@ -562,7 +562,8 @@ medallion_peek(PG_FUNCTION_ARGS)
 	FeedRow		feed;
 
 	FeedArgument(fcinfo, 1, &feed);
-	Consume(fcinfo, consumer, &feed, MaxVersions(fcinfo, 2), false, true, true);
+	Consume(fcinfo, consumer, &feed, MaxVersions(fcinfo, 2), false, true, true,
+			!PG_ARGISNULL(3) && PG_GETARG_BOOL(3));
 	return (Datum) 0;
 }
 
@@ -580,6 +581,6 @@ medallion_consume_typed(PG_FUNCTION_ARGS)
 				 errhint("The reader belongs to a feed that was disabled; see medallion.feeds.")));
 	consumer = ConsumerName(fcinfo, 1);
 	Consume(fcinfo, consumer, &feed, MaxVersions(fcinfo, 2), !PG_ARGISNULL(3) && PG_GETARG_BOOL(3),
-			!PG_ARGISNULL(4) && PG_GETARG_BOOL(4), false);
+			!PG_ARGISNULL(4) && PG_GETARG_BOOL(4), false, !PG_ARGISNULL(5) && PG_GETARG_BOOL(5));
 	return (Datum) 0;
 }

@@ -272,11 +272,11 @@ CreateReaders(const char *reader, int32 feed_id, const char *columns)
 					 reader, columns, meta, feed_id, columns, meta);
 	appendStringInfo(&sql,
 					 "CREATE FUNCTION %s(consumer text, max_versions integer DEFAULT NULL, "
-					 "nowait boolean DEFAULT false, peek boolean DEFAULT false) "
+					 "nowait boolean DEFAULT false, peek boolean DEFAULT false, net boolean DEFAULT false) "
 					 "RETURNS TABLE(%s, %s) LANGUAGE sql VOLATILE AS $medallion$ "
-					 "SELECT * FROM medallion._consume(%d, $1, $2, $3, $4) AS c(%s, %s) $medallion$;\n",
+					 "SELECT * FROM medallion._consume(%d, $1, $2, $3, $4, $5) AS c(%s, %s) $medallion$;\n",
 					 reader, columns, meta, feed_id, columns, meta);
-	appendStringInfo(&sql, "COMMENT ON FUNCTION %s(text, integer, boolean, boolean) IS "
+	appendStringInfo(&sql, "COMMENT ON FUNCTION %s(text, integer, boolean, boolean, boolean) IS "
 					 "'Typed changes of feed %d that a consumer has not consumed; advances its watermark unless peek';\n",
 					 reader, feed_id);
 	appendStringInfo(&sql, "COMMENT ON FUNCTION %s(bigint, bigint) IS "
@@ -341,8 +341,8 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "CREATE TABLE %s (_xid bigint NOT NULL, _seq bigint NOT NULL, "
-					 "_change_type medallion.change_type NOT NULL, %s) PARTITION BY RANGE (_xid);\n"
+					 "CREATE TABLE %s (%s, _xid bigint NOT NULL, _seq bigint NOT NULL, "
+					 "_change_type medallion.change_type NOT NULL) PARTITION BY RANGE (_xid);\n"
 					 "CREATE INDEX ON %s USING brin (_xid);\n"
 					 "COMMENT ON TABLE %s IS %s;\n"
 					 "INSERT INTO medallion.feed (source, change_table, reader, mode, enabled_xid, partition_span) "
@@ -445,7 +445,7 @@ medallion_disable_feed(PG_FUNCTION_ARGS)
 	}
 	appendStringInfo(&sql, "DROP FUNCTION %s(bigint, bigint);\n", ct_qualified);
 	appendStringInfo(&sql, "DROP FUNCTION %s(timestamptz, timestamptz);\n", ct_qualified);
-	appendStringInfo(&sql, "DROP FUNCTION %s(text, integer, boolean, boolean);\n", ct_qualified);
+	appendStringInfo(&sql, "DROP FUNCTION %s(text, integer, boolean, boolean, boolean);\n", ct_qualified);
 	if (!keep_changes)
 		appendStringInfo(&sql, "DROP TABLE %s;\n", ct_qualified);
 	appendStringInfo(&sql, "DELETE FROM medallion.feed WHERE feed_id = %d;\n", feed.feed_id);
@@ -633,7 +633,7 @@ medallion_detach_dropped_feeds(PG_FUNCTION_ARGS)
 
 		sql = psprintf("DROP FUNCTION IF EXISTS %s(bigint, bigint);\n"
 					   "DROP FUNCTION IF EXISTS %s(timestamptz, timestamptz);\n"
-					   "DROP FUNCTION IF EXISTS %s(text, integer, boolean, boolean);\n"
+					   "DROP FUNCTION IF EXISTS %s(text, integer, boolean, boolean, boolean);\n"
 					   "DELETE FROM medallion.consumer_feed WHERE feed_id = %d;\n"
 					   "DELETE FROM medallion.feed WHERE feed_id = %d;\n",
 					   ct, ct, ct, lfirst_int(lf), lfirst_int(lf));

@@ -16,6 +16,7 @@
  *-------------------------------------------------------------------------
  */
 #include "pg_medallion.h"
+#include "net.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_operator.h"
@@ -141,7 +142,7 @@ CheckDataTypes(TupleDesc got, TupleDesc outdesc, int ndata)
  * has checked that the current user may read the source.
  */
 void
-ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to, bool as_json)
+ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to, bool as_json, bool net)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TupleDesc	outdesc;
@@ -162,6 +163,11 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 	Oid			save_userid;
 	int			save_sec;
 	bool		checked = false;
+	NetKeys		keys;
+	TupleDesc	workdesc;
+	int64		trunc_version = -1,
+				trunc_seq = -1;
+	Oid			truncate_label = MedallionChangeTypeLabel(CHANGE_TRUNCATE);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	outdesc = rsinfo->setDesc;
@@ -176,6 +182,8 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("the column definition list does not match the feed"),
 				 errhint("Call the feed's reader in medallion_changes instead.")));
+	if (net)
+		NetKeysOf(feed, &keys);
 	if (from > to)
 		return;
 
@@ -185,13 +193,23 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 
 	sort_cols[0] = ndata + 2;	/* _commit_version */
 	sort_cols[1] = ndata + 4;	/* _change_seq */
-	sort = tuplesort_begin_heap(outdesc, 2, sort_cols, sort_ops, sort_colls, sort_nulls,
-								work_mem, NULL, TUPLESORT_NONE);
-	slot = MakeSingleTupleTableSlot(outdesc, &TTSOpsVirtual);
+	if (net)
+	{
+		/* Work rows carry the key columns too, and sort by key first. */
+		workdesc = NetWorkDesc(outdesc, &keys);
+		sort = NetBeginSort(workdesc, outdesc->natts, &keys);
+	}
+	else
+	{
+		workdesc = outdesc;
+		sort = tuplesort_begin_heap(outdesc, 2, sort_cols, sort_ops, sort_colls, sort_nulls,
+									work_mem, NULL, TUPLESORT_NONE);
+	}
+	slot = MakeSingleTupleTableSlot(workdesc, &TTSOpsVirtual);
 
-	query = psprintf("SELECT %s, c._change_type, c._xid, c._seq FROM %s AS c "
+	query = psprintf("SELECT %s, c._change_type, c._xid, c._seq%s FROM %s AS c "
 					 "WHERE c._xid OPERATOR(pg_catalog.>=) $1 AND c._xid OPERATOR(pg_catalog.<) $2",
-					 DataSelectList(outdesc, as_json),
+					 DataSelectList(outdesc, as_json), net ? keys.select_list : "",
 					 quote_qualified_identifier(MEDALLION_CHANGES_SCHEMA, get_rel_name(feed->change_table)));
 
 	/* Change tables are readable by their owner only; the caller's SELECT on the source was checked. */
@@ -234,6 +252,22 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 			slot->tts_values[ndata + 2] = TimestampTzGetDatum(ticks[idx].committed_at);
 			slot->tts_isnull[ndata + 2] = false;
 			slot->tts_values[ndata + 3] = SPI_getbinval(tup, desc, ndata + 3, &slot->tts_isnull[ndata + 3]);
+			if (net)
+			{
+				int64		seq = DatumGetInt64(slot->tts_values[ndata + 3]);
+				int			k;
+
+				for (k = 0; k < keys.nkeys; k++)
+					slot->tts_values[outdesc->natts + k] =
+						SPI_getbinval(tup, desc, ndata + 4 + k, &slot->tts_isnull[outdesc->natts + k]);
+				if (DatumGetObjectId(slot->tts_values[ndata]) == truncate_label &&
+					(ticks[idx].version > trunc_version ||
+					 (ticks[idx].version == trunc_version && seq > trunc_seq)))
+				{
+					trunc_version = ticks[idx].version;
+					trunc_seq = seq;
+				}
+			}
 			ExecStoreVirtualTuple(slot);
 			tuplesort_puttupleslot(sort, slot);
 		}
@@ -244,6 +278,13 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 	RestoreUser(save_userid, save_sec);
 
 	tuplesort_performsort(sort);
+	if (net)
+	{
+		NetEmit(sort, workdesc, outdesc, &keys, trunc_version, trunc_seq, rsinfo->setResult);
+		tuplesort_end(sort);
+		ExecDropSingleTupleTableSlot(slot);
+		return;
+	}
 	sorted = MakeSingleTupleTableSlot(outdesc, &TTSOpsMinimalTuple);
 	while (tuplesort_gettupleslot(sort, true, false, sorted, NULL))
 		tuplestore_puttupleslot(rsinfo->setResult, sorted);
@@ -262,7 +303,7 @@ ReadChanges(FunctionCallInfo fcinfo, const FeedRow *feed, bool as_json)
 	CheckSourceReadable(feed->source);
 	ResolveRange(feed, PG_ARGISNULL(1), PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
 				 PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2), &from, &to);
-	ReadVersions(fcinfo, feed, from, to, as_json);
+	ReadVersions(fcinfo, feed, from, to, as_json, false);
 }
 
 /* FeedOrError returns the feed of a source table, or errors naming it. */
