@@ -274,6 +274,7 @@ CREATE TABLE medallion.consumer_feed (
 	watermark	bigint NOT NULL CHECK (watermark >= 0),
 	updated_at	timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	last_run_id	text,
+	snapshot_table regclass,	-- start 'snapshot': the rows as of version `watermark`, until first read
 	PRIMARY KEY (consumer, feed_id)
 );
 COMMENT ON TABLE medallion.consumer_feed IS

@@ -87,7 +87,6 @@ SELECT expect_error('SELECT * FROM medallion.create_consumer(''x'', ARRAY[''shop
 SELECT expect_error('SELECT * FROM medallion.create_consumer(''x'', ARRAY[''shop_orders'', ''shop_orders'']::regclass[])');
 SELECT expect_error('SELECT * FROM medallion.create_consumer(''x'', ARRAY[''pg_class'']::regclass[])');
 SELECT expect_error('SELECT * FROM medallion.create_consumer(''x'', ARRAY[''shop_orders'']::regclass[], ''yesterday'')');
-SELECT expect_error('SELECT * FROM medallion.create_consumer(''x'', ARRAY[''shop_orders'']::regclass[], ''snapshot'')');
 SELECT expect_error('SELECT * FROM medallion.create_consumer(''x'', ARRAY[''shop_orders'']::regclass[], ''999999999'')');
 SELECT expect_error('SELECT * FROM medallion.create_consumer(''x'', ARRAY[''shop_orders'']::regclass[], ''0'')');
 SELECT expect_error('SELECT * FROM medallion.reset_consumer(''silver'', -1)');
@@ -189,3 +188,41 @@ SELECT medallion.enable_feed('no_key') IS NOT NULL AS fed;
 SELECT count(*) >= 0 AS created FROM medallion.create_consumer('nokey', ARRAY['no_key']::regclass[]);
 SELECT expect_error('SELECT * FROM medallion.consume(''nokey'', ''no_key'', net => true)');
 SELECT medallion.drop_consumer('nokey');
+
+-- start 'snapshot': the first read returns the rows as of the start version as inserts, then the
+-- changes after it; replaying both reproduces the table.
+CREATE TABLE legacy (id int PRIMARY KEY, v text);
+INSERT INTO legacy VALUES (1, 'a'), (2, 'b'), (3, 'c');          -- before the feed existed
+SELECT medallion.enable_feed('legacy') IS NOT NULL AS fed;
+UPDATE legacy SET v = 'b2' WHERE id = 2;                           -- captured, before the consumer
+SELECT count(*) AS feeds FROM medallion.create_consumer('snap', ARRAY['legacy']::regclass[], 'snapshot');
+SELECT count(*) AS snapshot_tables FROM pg_class WHERE relname LIKE '\_snapshot\_%';
+UPDATE legacy SET v = 'c2' WHERE id = 3;                           -- after the start
+DELETE FROM legacy WHERE id = 1;
+INSERT INTO legacy VALUES (4, 'd');
+SELECT id, v, _change_type FROM medallion_changes.legacy('snap', peek => true);
+CREATE TABLE legacy_copy (id int PRIMARY KEY, v text);
+CREATE TEMP TABLE snap_batch AS SELECT * FROM medallion_changes.legacy('snap');
+SELECT count(DISTINCT _commit_version) FILTER (WHERE _change_seq < 1048576) AS snapshot_versions FROM snap_batch;
+DELETE FROM legacy_copy c USING snap_batch b WHERE b._change_type IN ('delete', 'update_preimage') AND c.id = b.id
+	AND b._change_seq >= 1048576;
+INSERT INTO legacy_copy SELECT id, v FROM snap_batch WHERE _change_type = 'insert' AND _change_seq < 1048576;
+DO $$
+DECLARE r record;
+BEGIN
+	FOR r IN SELECT * FROM snap_batch WHERE _change_seq >= 1048576 ORDER BY _commit_version, _change_seq LOOP
+		IF r._change_type IN ('delete', 'update_preimage') THEN
+			DELETE FROM legacy_copy WHERE id = r.id;
+		ELSE
+			INSERT INTO legacy_copy VALUES (r.id, r.v);
+		END IF;
+	END LOOP;
+END $$;
+SELECT count(*) AS differences FROM ((TABLE legacy EXCEPT TABLE legacy_copy) UNION ALL (TABLE legacy_copy EXCEPT TABLE legacy)) d;
+SELECT count(*) AS snapshot_tables_after_read FROM pg_class WHERE relname LIKE '\_snapshot\_%';
+SELECT count(*) AS nothing_more FROM medallion_changes.legacy('snap');
+-- a consumer dropped before its first read takes its snapshot tables along
+SELECT count(*) AS feeds FROM medallion.create_consumer('snap2', ARRAY['legacy', 'shop_orders']::regclass[], 'snapshot');
+SELECT count(*) AS snapshot_tables FROM pg_class WHERE relname LIKE '\_snapshot\_%';
+SELECT medallion.drop_consumer('snap2');
+SELECT count(*) AS snapshot_tables_after_drop FROM pg_class WHERE relname LIKE '\_snapshot\_%';

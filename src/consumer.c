@@ -22,6 +22,10 @@
 #include "pg_medallion.h"
 
 #include "access/xact.h"
+#include "commands/sequence.h"
+#include "utils/snapmgr.h"
+#include "utils/rel.h"
+#include "access/table.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -149,16 +153,134 @@ StartWatermark(const FeedRow *feed, const char *start, int64 newest)
 					 : errhint("Start at version " INT64_FORMAT " or later, or at 'earliest'.", first)));
 		return version - 1;
 	}
-	if (strcmp(start, "snapshot") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("start 'snapshot' is not available yet"),
-				 errhint("Start at 'earliest' to read every change the feed captured.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid start \"%s\"", start),
-			 errhint("Valid starts are 'latest', 'earliest' and a version number.")));
+			 errhint("Valid starts are 'latest', 'earliest', 'snapshot' and a version number.")));
 	return 0;					/* keep the compiler quiet */
+}
+
+/* DataColumnList returns the change table's data columns as a quoted list (the source's columns). */
+static char *
+DataColumnList(const FeedRow *feed)
+{
+	Relation	rel = table_open(feed->change_table, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < desc->natts; i++)
+	{
+		const char *name = NameStr(TupleDescAttr(desc, i)->attname);
+
+		if (TupleDescAttr(desc, i)->attisdropped || strcmp(name, "_xid") == 0 ||
+			strcmp(name, "_seq") == 0 || strcmp(name, "_change_type") == 0)
+			continue;
+		appendStringInfo(&buf, "%s%s", buf.len ? ", " : "", quote_identifier(name));
+	}
+	table_close(rel, AccessShareLock);
+	return buf.data;
+}
+
+/*
+ * SnapshotStart closes a version in the caller's transaction and copies each
+ * source's rows as of exactly that version into a snapshot table: the tick
+ * and the copies use one snapshot, taken after the lock on medallion.tick was
+ * granted.  Other ticks wait until the caller commits (the copy's duration).
+ * Returns the version; tables[i] is feed i's snapshot table.
+ */
+static int64
+SnapshotStart(const FeedRow *feeds, int nfeeds, Oid *tables)
+{
+	Snapshot	snap;
+	SPIPlanPtr	plan;
+	int64		version;
+	bool		isnull;
+	int			i;
+	Oid			save_userid;
+	int			save_sec;
+
+	RunAsOwner("LOCK TABLE medallion.tick IN EXCLUSIVE MODE", 0, NULL, NULL, SPI_OK_UTILITY);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+
+	/* Create the empty snapshot tables first: DDL, no snapshot needed. */
+	for (i = 0; i < nfeeds; i++)
+	{
+		char	   *name = psprintf("_snapshot_" INT64_FORMAT, nextval_internal(MedallionChangeSeqOid(), false));
+		char	   *qualified = quote_qualified_identifier(MEDALLION_CHANGES_SCHEMA, name);
+
+		RunAsOwner(psprintf("CREATE TABLE %s AS SELECT %s FROM %s WITH NO DATA",
+							qualified, DataColumnList(&feeds[i]), RelationDisplayName(feeds[i].source)),
+				   0, NULL, NULL, SPI_OK_UTILITY);
+		tables[i] = get_relname_relid(name, MedallionChangesSchemaOid());
+	}
+
+	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = SPI_prepare("INSERT INTO medallion.tick "
+					   "SELECT (SELECT max(version) FROM medallion.tick) OPERATOR(pg_catalog.+) 1, "
+					   "pg_catalog.pg_snapshot_xmin(s)::text::bigint, pg_catalog.pg_snapshot_xmax(s)::text::bigint, "
+					   "ARRAY(SELECT x::text::bigint FROM pg_catalog.pg_snapshot_xip(s) AS x ORDER BY 1), "
+					   "GREATEST(pg_catalog.clock_timestamp(), (SELECT max(committed_at) FROM medallion.tick)), "
+					   "NULL FROM pg_catalog.pg_current_snapshot() AS s RETURNING version", 0, NULL);
+	if (plan == NULL || SPI_execute_snapshot(plan, NULL, NULL, snap, InvalidSnapshot, false, false, 1) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "could not close the snapshot version");
+	version = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	for (i = 0; i < nfeeds; i++)
+	{
+		char	   *columns = DataColumnList(&feeds[i]);
+
+		plan = SPI_prepare(psprintf("INSERT INTO %s SELECT %s FROM %s", RelationDisplayName(tables[i]),
+									columns, RelationDisplayName(feeds[i].source)), 0, NULL);
+		if (plan == NULL || SPI_execute_snapshot(plan, NULL, NULL, snap, InvalidSnapshot, false, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not copy the snapshot of %s", RelationDisplayName(feeds[i].source));
+	}
+	SPI_finish();
+	RestoreUser(save_userid, save_sec);
+	UnregisterSnapshot(snap);
+	return version;
+}
+
+/* DropSnapshotTables drops the pending snapshot tables of a consumer (one feed, or all for 0). */
+static void
+DropSnapshotTables(const char *consumer, int32 feed_id)
+{
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		args[2] = {CStringGetTextDatum(consumer), Int32GetDatum(feed_id)};
+
+	{
+		MemoryContext outer = CurrentMemoryContext;
+		List	   *tables = NIL;
+		ListCell   *lc;
+		uint64		i;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("SELECT snapshot_table::oid FROM medallion.consumer_feed "
+								  "WHERE consumer OPERATOR(pg_catalog.=) $1 AND snapshot_table IS NOT NULL "
+								  "AND ($2 OPERATOR(pg_catalog.=) 0 OR feed_id OPERATOR(pg_catalog.=) $2)",
+								  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the consumer's snapshot tables");
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Oid			table = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			MemoryContext spi = MemoryContextSwitchTo(outer);
+
+			tables = lappend_oid(tables, table);
+			MemoryContextSwitchTo(spi);
+		}
+		SPI_finish();
+		foreach(lc, tables)
+			RunAsOwner(psprintf("DROP TABLE IF EXISTS %s", RelationDisplayName(lfirst_oid(lc))),
+					   0, NULL, NULL, SPI_OK_UTILITY);
+		RunAsOwner("UPDATE medallion.consumer_feed SET snapshot_table = NULL "
+				   "WHERE consumer OPERATOR(pg_catalog.=) $1 "
+				   "AND ($2 OPERATOR(pg_catalog.=) 0 OR feed_id OPERATOR(pg_catalog.=) $2)",
+				   2, argtypes, args, SPI_OK_UPDATE);
+	}
 }
 
 /*
@@ -176,6 +298,7 @@ medallion_create_consumer(PG_FUNCTION_ARGS)
 	bool	   *nulls;
 	int			nfeeds;
 	FeedRow    *rows;
+	Oid		   *tables = NULL;
 	int64		newest;
 	int			i,
 				j;
@@ -225,8 +348,26 @@ medallion_create_consumer(PG_FUNCTION_ARGS)
 				 errmsg("consumer \"%s\" already exists", consumer),
 				 errhint("Drop it first, or reset it with medallion.reset_consumer().")));
 
-	newest = RequestTick();
-	newest = NewestReadableVersion();
+	if (strcmp(start, "snapshot") == 0)
+	{
+		tables = palloc0(sizeof(Oid) * nfeeds);
+		newest = SnapshotStart(rows, nfeeds, tables);
+		for (i = 0; i < nfeeds; i++)
+		{
+			int64		first = FeedFirstVersion(&rows[i]);
+
+			if (first < 0 || first > newest)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("the feed of table %s is not committed yet", RelationDisplayName(rows[i].source)),
+						 errhint("Create the consumer after the transaction that enabled the feed has committed.")));
+		}
+	}
+	else
+	{
+		RequestTick();
+		newest = NewestReadableVersion();
+	}
 	args[1] = ObjectIdGetDatum(GetUserId());
 	args[3] = CStringGetTextDatum(start);
 	argtypes[1] = OIDOID;
@@ -237,17 +378,20 @@ medallion_create_consumer(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	for (i = 0; i < nfeeds; i++)
 	{
-		int64		watermark = StartWatermark(&rows[i], start, newest);
+		int64		watermark = tables ? newest : StartWatermark(&rows[i], start, newest);
 		Datum		values[2];
 		bool		isnull[2] = {false, false};
 
 		args[1] = Int32GetDatum(rows[i].feed_id);
 		args[2] = Int64GetDatum(watermark);
-		RunAsOwner("INSERT INTO medallion.consumer_feed (consumer, feed_id, watermark) VALUES ($1, $2, $3); "
+		args[3] = ObjectIdGetDatum(tables ? tables[i] : InvalidOid);
+		argtypes[3] = OIDOID;
+		RunAsOwner("INSERT INTO medallion.consumer_feed (consumer, feed_id, watermark, snapshot_table) "
+				   "VALUES ($1, $2, $3, NULLIF($4, 0::pg_catalog.oid)::pg_catalog.regclass); "
 					  "INSERT INTO medallion.watermark_log (name, source, action, new_value) "
 					  "VALUES ($1, (SELECT f.source::text FROM medallion.feed f WHERE f.feed_id OPERATOR(pg_catalog.=) $2), "
 					  "'create', $3::text)",
-					  3, argtypes, args, SPI_OK_INSERT);
+					  4, argtypes, args, SPI_OK_INSERT);
 		values[0] = ObjectIdGetDatum(rows[i].source);
 		values[1] = Int64GetDatum(watermark);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, isnull);
@@ -264,6 +408,7 @@ medallion_drop_consumer(PG_FUNCTION_ARGS)
 	Datum		args[1] = {CStringGetTextDatum(consumer)};
 
 	CheckConsumerAccess(consumer);
+	DropSnapshotTables(consumer, 0);
 	RunAsOwner("INSERT INTO medallion.watermark_log (name, source, action, old_value) "
 				  "SELECT cf.consumer, f.source::text, 'drop', cf.watermark::text "
 				  "FROM medallion.consumer_feed cf JOIN medallion.feed f USING (feed_id) "
@@ -367,6 +512,7 @@ medallion_reset_consumer(PG_FUNCTION_ARGS)
 					 errmsg("to_version " INT64_FORMAT " is before the first version " INT64_FORMAT " of the feed of table %s",
 							to_version, first, RelationDisplayName(feed.source)),
 					 errhint("Reset to " INT64_FORMAT " to read the feed from its start.", first - 1)));
+		DropSnapshotTables(consumer, feed.feed_id);
 		args[1] = Int64GetDatum(to_version);
 		args[2] = Int32GetDatum(feed.feed_id);
 		RunAsOwner("INSERT INTO medallion.watermark_log (name, source, action, old_value, new_value) "
@@ -392,11 +538,11 @@ medallion_reset_consumer(PG_FUNCTION_ARGS)
  * with `nowait` fail as busy.
  */
 static int64
-LockWatermark(const char *consumer, const FeedRow *feed, bool nowait, bool peek)
+LockWatermark(const char *consumer, const FeedRow *feed, bool nowait, bool peek, Oid *snapshot_table)
 {
 	Oid			argtypes[2] = {TEXTOID, INT4OID};
 	Datum		args[2] = {CStringGetTextDatum(consumer), Int32GetDatum(feed->feed_id)};
-	const char *select = "SELECT watermark FROM medallion.consumer_feed "
+	const char *select = "SELECT watermark, snapshot_table::oid FROM medallion.consumer_feed "
 		"WHERE consumer OPERATOR(pg_catalog.=) $1 AND feed_id OPERATOR(pg_catalog.=) $2";
 	const char *lock_modes[3] = {"", " FOR UPDATE SKIP LOCKED", " FOR UPDATE"};
 	int			attempt;
@@ -417,7 +563,11 @@ LockWatermark(const char *consumer, const FeedRow *feed, bool nowait, bool peek)
 			elog(ERROR, "could not read the consumer's watermark");
 		if (SPI_processed == 1)
 		{
+			Datum		table;
+
 			watermark = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			table = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+			*snapshot_table = isnull ? InvalidOid : DatumGetObjectId(table);
 			break;
 		}
 		if (attempt == 0)
@@ -482,6 +632,72 @@ CheckNotStale(const char *consumer, const FeedRow *feed, int64 from)
 }
 
 /*
+ * ReadSnapshot puts the rows of a 'snapshot' start into the SRF's result as
+ * inserts of the version they were copied at, before any change.
+ */
+static void
+ReadSnapshot(FunctionCallInfo fcinfo, Oid snapshot_table, int64 version, bool as_json)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	outdesc;
+	int			ndata;
+	int			nticks;
+	TickSnapshot *tick = LoadTicks(version, version, &nticks);
+	Oid			insert_label = MedallionChangeTypeLabel(CHANGE_INSERT);
+	StringInfoData select;
+	Oid			save_userid;
+	int			save_sec;
+	Portal		portal;
+	int64		ordinal = 0;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	outdesc = rsinfo->setDesc;
+	ndata = outdesc->natts - 4;
+	initStringInfo(&select);
+	if (as_json)
+		appendStringInfoString(&select, "pg_catalog.to_jsonb(c.*)");
+	else
+		for (i = 0; i < ndata; i++)
+			appendStringInfo(&select, "%sc.%s", i ? ", " : "",
+							 quote_identifier(NameStr(TupleDescAttr(outdesc, i)->attname)));
+
+	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	portal = SPI_cursor_open_with_args(NULL, psprintf("SELECT %s FROM %s AS c", select.data,
+													  RelationDisplayName(snapshot_table)),
+									   0, NULL, NULL, NULL, false, 0);
+	for (;;)
+	{
+		uint64		r;
+
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (r = 0; r < SPI_processed; r++)
+		{
+			Datum	   *values = palloc(sizeof(Datum) * outdesc->natts);
+			bool	   *nulls = palloc0(sizeof(bool) * outdesc->natts);
+
+			for (i = 0; i < ndata; i++)
+				values[i] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, i + 1, &nulls[i]);
+			values[ndata] = ObjectIdGetDatum(insert_label);
+			values[ndata + 1] = Int64GetDatum(version);
+			values[ndata + 2] = TimestampTzGetDatum(tick->committed_at);
+			values[ndata + 3] = Int64GetDatum(ordinal++);
+			tuplestore_putvalues(rsinfo->setResult, outdesc, values, nulls);
+			pfree(values);
+			pfree(nulls);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	RestoreUser(save_userid, save_sec);
+}
+
+/*
  * Consume reads a consumer's unconsumed range of one feed into the SRF's
  * result and, unless `peek`, moves its watermark to the end of the range in
  * the caller's transaction.
@@ -494,10 +710,11 @@ Consume(FunctionCallInfo fcinfo, const char *consumer, const FeedRow *feed, int6
 	int64		from,
 				to,
 				first;
+	Oid			snapshot_table = InvalidOid;
 
 	CheckConsumerAccess(consumer);
 	CheckSourceReadable(feed->source);
-	watermark = LockWatermark(consumer, feed, nowait, peek);
+	watermark = LockWatermark(consumer, feed, nowait, peek, &snapshot_table);
 
 	to = ConsumerCut(consumer);
 	if (max_versions > 0 && watermark + max_versions < to)
@@ -511,7 +728,11 @@ Consume(FunctionCallInfo fcinfo, const char *consumer, const FeedRow *feed, int6
 
 	if (from <= to)
 		CheckNotStale(consumer, feed, from);
+	if (OidIsValid(snapshot_table))
+		ReadSnapshot(fcinfo, snapshot_table, watermark, as_json);
 	ReadVersions(fcinfo, feed, from, to, as_json, net);
+	if (OidIsValid(snapshot_table) && !peek)
+		DropSnapshotTables(consumer, feed->feed_id);
 
 	if (!peek && to > watermark)
 	{

@@ -137,7 +137,8 @@ CheckDataTypes(TupleDesc got, TupleDesc outdesc, int ndata)
 /*
  * ReadVersions fills the SRF's tuplestore with the changes of versions
  * [from, to] of a feed (closed versions the caller has checked), ordered by
- * version then order key; from > to gives no rows.  The output has the data
+ * version then order key, after any rows already in it; from > to gives no
+ * rows.  The output has the data
  * columns (or one jsonb) followed by the four metadata columns.  The caller
  * has checked that the current user may read the source.
  */
@@ -169,7 +170,8 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 				trunc_seq = -1;
 	Oid			truncate_label = MedallionChangeTypeLabel(CHANGE_TRUNCATE);
 
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (rsinfo->setResult == NULL)
+		InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	outdesc = rsinfo->setDesc;
 	ndata = outdesc->natts - READ_META_COLUMNS;
 	if (ndata < 1 || (as_json && ndata != 1) ||
