@@ -348,7 +348,7 @@ RETURNS TABLE(feed regclass, watermark bigint)
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'medallion_create_consumer';
 COMMENT ON FUNCTION medallion.create_consumer(text, regclass[], text) IS
-	'Registers a consumer of feeds starting at ''latest'', ''earliest'' or a version; returns its watermarks';
+	'Registers a consumer of feeds starting at ''latest'', ''earliest'', ''snapshot'' or a version; returns its watermarks';
 
 CREATE FUNCTION medallion.drop_consumer(name text)
 RETURNS void

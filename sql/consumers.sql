@@ -226,3 +226,10 @@ SELECT count(*) AS feeds FROM medallion.create_consumer('snap2', ARRAY['legacy',
 SELECT count(*) AS snapshot_tables FROM pg_class WHERE relname LIKE '\_snapshot\_%';
 SELECT medallion.drop_consumer('snap2');
 SELECT count(*) AS snapshot_tables_after_drop FROM pg_class WHERE relname LIKE '\_snapshot\_%';
+-- the transaction that starts a snapshot consumer can read it at once (it holds the tick lock)
+BEGIN;
+SELECT count(*) AS feeds FROM medallion.create_consumer('snap3', ARRAY['legacy']::regclass[], 'snapshot');
+SELECT count(*) AS rows_as_of_start FROM medallion_changes.legacy('snap3');
+SELECT medallion.current_version() = (SELECT watermark FROM medallion.consumers WHERE consumer = 'snap3') AS same_version;
+COMMIT;
+SELECT medallion.drop_consumer('snap3');

@@ -85,3 +85,23 @@ SELECT medallion.current_version() AS v7 \gset
 SELECT count(*) AS own_pending_visible FROM medallion_changes.accounts(:v7) WHERE id = 90;
 COMMIT;
 SELECT count(*) AS after_commit FROM medallion_changes.accounts(:v7 + 1) WHERE id = 90;
+
+-- Rows stored before ADD COLUMN (fewer attributes on disk) and dropped columns: images are complete.
+CREATE TABLE widened (id int PRIMARY KEY, a text, gone text);
+INSERT INTO widened VALUES (1, 'x', 'dropped later');
+ALTER TABLE widened ADD COLUMN b int DEFAULT 7;
+ALTER TABLE widened ADD COLUMN c text;
+ALTER TABLE widened DROP COLUMN gone;
+SELECT medallion.enable_feed('widened') IS NOT NULL AS enabled;
+SELECT medallion.current_version() AS vw \gset
+UPDATE widened SET a = 'y';
+INSERT INTO widened VALUES (2, NULL, NULL, 'z');
+DELETE FROM widened WHERE id = 1;
+SELECT id, a, b, c, _change_type FROM medallion_changes.widened(:vw + 1);
+CREATE TABLE narrow (id int PRIMARY KEY, a text);
+INSERT INTO narrow VALUES (1, 'old row');
+ALTER TABLE narrow ADD COLUMN b int DEFAULT 42;
+SELECT medallion.enable_feed('narrow') IS NOT NULL AS enabled;
+SELECT medallion.current_version() AS vn \gset
+UPDATE narrow SET a = 'updated';
+SELECT id, a, b, _change_type FROM medallion_changes.narrow(:vn + 1);

@@ -19,7 +19,9 @@
  */
 #include "pg_medallion.h"
 
+#include "access/relation.h"
 #include "access/transam.h"
+#include "storage/lmgr.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -158,6 +160,22 @@ RequestTick(void)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot close a version during recovery"),
 				 errhint("Versions are closed on the primary; read versions that are already closed.")));
+
+	/*
+	 * A transaction that closed a version itself (a 'snapshot' consumer start)
+	 * holds the tick lock until it commits: a worker would wait for it forever.
+	 * Its own version is the newest it can read anyway.
+	 */
+	{
+		Oid			tick = get_relname_relid("tick", MedallionSchemaOid());
+		Relation	rel = OidIsValid(tick) ? try_relation_open(tick, AccessShareLock) : NULL;
+		bool		held = rel != NULL && CheckRelationLockedByMe(rel, ExclusiveLock, true);
+
+		if (rel != NULL)
+			relation_close(rel, NoLock);
+		if (held)
+			return NewestReadableVersion();
+	}
 
 	seg = dsm_create(sizeof(TickRequest), 0);
 	request = (TickRequest *) dsm_segment_address(seg);
