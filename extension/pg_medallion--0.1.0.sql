@@ -471,6 +471,7 @@ DECLARE
 	mark medallion.external_watermark;
 BEGIN
 	mark := medallion._external_mark(pipeline, source);
+	run_id := coalesce(run_id, nullif(current_setting('pg_medallion.run_id', true), ''));
 	IF NOT pg_has_role(mark.owner, 'MEMBER') THEN
 		RAISE EXCEPTION 'permission denied for the watermark of pipeline "%" on source "%"', pipeline, source
 			USING ERRCODE = 'insufficient_privilege', HINT = 'Marks are moved by members of their owner role, ' || mark.owner || '.';

@@ -233,3 +233,13 @@ SELECT count(*) AS rows_as_of_start FROM medallion_changes.legacy('snap3');
 SELECT medallion.current_version() = (SELECT watermark FROM medallion.consumers WHERE consumer = 'snap3') AS same_version;
 COMMIT;
 SELECT medallion.drop_consumer('snap3');
+
+-- pg_medallion.run_id stamps the watermarks a run moves.
+INSERT INTO shop_orders VALUES (500, 'run');
+BEGIN;
+SET LOCAL pg_medallion.run_id = 'orders-run-42';
+SELECT count(*) AS consumed FROM medallion.consume('silver', 'shop_orders');
+SELECT medallion.advance_watermark('ingest', 'kafka:orders', '11');
+COMMIT;
+SELECT last_run_id FROM medallion.consumer_feed WHERE consumer = 'silver' AND last_run_id IS NOT NULL;
+SELECT last_run_id FROM medallion.external_watermark WHERE pipeline = 'ingest' AND source = 'kafka:orders';

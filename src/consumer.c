@@ -739,9 +739,10 @@ Consume(FunctionCallInfo fcinfo, const char *consumer, const FeedRow *feed, int6
 		Oid			argtypes[3] = {TEXTOID, INT4OID, INT8OID};
 		Datum		args[3] = {CStringGetTextDatum(consumer), Int32GetDatum(feed->feed_id), Int64GetDatum(to)};
 
-		RunAsOwner("UPDATE medallion.consumer_feed SET watermark = $3, updated_at = pg_catalog.now() "
-					  "WHERE consumer OPERATOR(pg_catalog.=) $1 AND feed_id OPERATOR(pg_catalog.=) $2",
-					  3, argtypes, args, SPI_OK_UPDATE);
+		RunAsOwner("UPDATE medallion.consumer_feed SET watermark = $3, updated_at = pg_catalog.now(), "
+				   "last_run_id = NULLIF(pg_catalog.current_setting('pg_medallion.run_id', true), '') "
+				   "WHERE consumer OPERATOR(pg_catalog.=) $1 AND feed_id OPERATOR(pg_catalog.=) $2",
+				   3, argtypes, args, SPI_OK_UPDATE);
 	}
 }
 

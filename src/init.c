@@ -18,6 +18,7 @@ PG_MODULE_MAGIC;
 
 int			medallion_tick_interval_ms = 0;
 char	   *medallion_database = NULL;
+char	   *medallion_run_id = NULL;
 int			medallion_partition_xids = 4194304;
 
 void		_PG_init(void);
@@ -48,6 +49,13 @@ _PG_init(void)
 							4194304, 1024, 1 << 30,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("pg_medallion.run_id",
+							   "Run id that consume() and advance_watermark() record with the watermarks they move.",
+							   "Set it per flow run, e.g. SET LOCAL pg_medallion.run_id = 'orders-2026-11-23T10:00'.",
+							   &medallion_run_id,
+							   "",
+							   PGC_USERSET, 0,
+							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_medallion");
 
 	CaptureCacheInit();

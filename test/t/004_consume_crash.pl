@@ -1,6 +1,6 @@
 # Atomic progress under crashes: a flow consumes a feed and applies the changes to a target table in
 # one transaction.  The server is killed (immediate stop, like kill -9) in the middle of such
-# transactions 20 times while a writer keeps writing; after each recovery the flow catches up, and
+# transactions 20 times while a writer keeps committing; after each recovery the flow catches up, and
 # in the end the target equals the source: nothing lost, nothing applied twice.
 use strict;
 use warnings;
@@ -51,11 +51,21 @@ for my $round (1 .. 20)
 		DELETE FROM src WHERE id % 11 = $round % 11 AND id < $round * 100;
 	});
 	$writes++;
+	# A writer that keeps committing single-row changes while the flow runs and the server dies.
+	my $writer = $node->background_psql('postgres', on_error_stop => 0);
+	$writer->query_until(qr/^$/, qq{
+		DO \$\$ BEGIN FOR i IN 1..100000 LOOP
+			INSERT INTO src VALUES (100000 * $round + i, i) ON CONFLICT (id) DO UPDATE SET v = src.v + 1;
+			UPDATE src SET v = v + 1 WHERE id = $round * 100 + i % 50;
+			COMMIT;
+		END LOOP; END \$\$;
+	});
 	my $bg = $node->background_psql('postgres', on_error_stop => 0);
 	$bg->query_until(qr/^$/, $flow . "\n");
 	usleep(20_000 + int(rand(40_000)));
 	$node->stop('immediate');
 	$bg->{run}->kill_kill;
+	$writer->{run}->kill_kill;
 	$node->start;
 	# Sometimes a complete run between crashes.
 	$node->safe_psql('postgres', $flow) if $round % 3 == 0;
@@ -75,6 +85,8 @@ is($node->safe_psql('postgres', q{SELECT watermark = (SELECT max(version) FROM m
 	OR watermark = (SELECT max(version) FROM medallion.tick) FROM medallion.consumers}),
 	't', 'the watermark is at the newest version after catching up');
 
+my $concurrent = $node->safe_psql('postgres', q{SELECT count(*) FROM src WHERE id >= 100000});
+ok($concurrent > 0, "the concurrent writer committed $concurrent rows between crashes");
 my $committed_runs = $node->safe_psql('postgres', q{SELECT count(*) FROM applied});
 ok($committed_runs < 20 + 6 + 5, "crashes cut off flow runs ($committed_runs of 31 committed)");
 
