@@ -1,5 +1,5 @@
--- pg_medallion demo: an orders table in the bronze layer, captured as a change feed and read
--- by version.  Later layers (consumers, merges into silver, gold aggregates) build on this feed.
+-- pg_medallion demo: an orders table in the bronze layer, captured as a change feed, read
+-- by version, and kept in silver by a consumer.  Merges and gold aggregates come next.
 \pset footer off
 CREATE EXTENSION pg_medallion;
 
@@ -58,3 +58,34 @@ FROM (SELECT DISTINCT ON (order_id) *
 WHERE _change_type IN ('insert', 'update_postimage');
 SELECT (SELECT count(*) FROM (TABLE bronze.orders EXCEPT TABLE bronze.orders_replica) a)
      + (SELECT count(*) FROM (TABLE bronze.orders_replica EXCEPT TABLE bronze.orders) b) AS differences;
+
+-- 8. Silver: a consumer reads only what it has not read yet, collapsed to the net change per key,
+--    and its watermark moves in the same transaction as the silver table (commit = acknowledged).
+CREATE SCHEMA silver;
+CREATE TABLE silver.orders (LIKE bronze.orders INCLUDING ALL);
+SELECT * FROM medallion.create_consumer('silver_orders', ARRAY['bronze.orders']::regclass[], 'earliest');
+
+CREATE PROCEDURE silver.refresh_orders() LANGUAGE plpgsql AS $$
+BEGIN
+	SET LOCAL pg_medallion.run_id = 'silver_orders';
+	CREATE TEMP TABLE batch ON COMMIT DROP AS
+		SELECT * FROM medallion_changes.orders('silver_orders', net => true);
+	DELETE FROM silver.orders s USING batch b
+	WHERE b._change_type IN ('delete', 'update_preimage') AND s.order_id = b.order_id;
+	INSERT INTO silver.orders
+	SELECT order_id, customer, status, amount, updated_at FROM batch
+	WHERE _change_type IN ('insert', 'update_postimage');
+	RAISE NOTICE 'silver.orders: % net changes applied', (SELECT count(*) FROM batch);
+END $$;
+
+CALL silver.refresh_orders();                                   -- the first run reads everything
+SELECT consumer, feed, watermark, lag_versions, last_run_id FROM medallion.consumers;
+
+INSERT INTO bronze.orders (order_id, customer, status, amount) VALUES (9, 'acme', 'placed', 90);
+UPDATE bronze.orders SET status = 'shipped' WHERE order_id IN (1, 2);
+DELETE FROM bronze.orders WHERE order_id = 8;
+CALL silver.refresh_orders();                                   -- the next run reads only what is new
+CALL silver.refresh_orders();                                   -- nothing new: nothing applied
+
+SELECT (SELECT count(*) FROM (TABLE bronze.orders EXCEPT TABLE silver.orders) a)
+     + (SELECT count(*) FROM (TABLE silver.orders EXCEPT TABLE bronze.orders) b) AS silver_differences;
