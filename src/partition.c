@@ -66,11 +66,24 @@ CreateChangePartition(const FeedRow *feed, int64 chunk, bool nowait)
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE TABLE %s (LIKE %s); ", qualified, parent_name);
 	appendStringInfo(&sql, "ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM ("
-					 INT64_FORMAT ") TO (" INT64_FORMAT ")",
+					 INT64_FORMAT ") TO (" INT64_FORMAT "); ",
 					 parent_name, qualified,
 					 chunk * feed->partition_span, (chunk + 1) * feed->partition_span);
 
-	RunAsOwner(sql.data, 0, NULL, NULL, SPI_OK_UTILITY);
+	/*
+	 * Building a BRIN index on the empty table summarised block range 0 as
+	 * empty, so every statement writing there would rewrite that summary
+	 * (a new _xid each time).  Unsummarised, the range costs inserts nothing
+	 * and scans read it whole, as they do the growing last range anyway.
+	 */
+	appendStringInfo(&sql, "SELECT pg_catalog.brin_desummarize_range(i.indexrelid, 0) "
+					 "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid "
+					 "JOIN pg_catalog.pg_am a ON a.oid OPERATOR(pg_catalog.=) c.relam "
+					 "WHERE i.indrelid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass "
+					 "AND a.amname OPERATOR(pg_catalog.=) 'brin'",
+					 quote_literal_cstr(qualified));
+
+	RunAsOwner(sql.data, 0, NULL, NULL, SPI_OK_SELECT);
 
 	partition = get_relname_relid(name, schema);
 	if (!OidIsValid(partition))
