@@ -527,3 +527,73 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION medallion.is_late(text, text, timestamptz) IS
 	'Whether an event time is older than the mark minus the allowed lateness';
+
+-- Merge: apply_changes ---------------------------------------------------
+
+-- Per-target merge state lives in medallion_state: tombstones (SCD1) or the event log (SCD2).
+CREATE SCHEMA medallion_state;
+GRANT USAGE ON SCHEMA medallion_state TO PUBLIC;
+
+CREATE TABLE medallion.apply_target (
+	target			regclass PRIMARY KEY,
+	scd_type		integer NOT NULL CHECK (scd_type IN (1, 2)),
+	keys			text[] NOT NULL,
+	sequence_by		text[] NOT NULL,
+	state_table		regclass NOT NULL,
+	retain_history	interval,
+	created_at		timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE medallion.apply_target IS
+	'Targets of apply_changes: their keys, sequence and merge state table (tombstones or SCD2 event log)';
+SELECT pg_catalog.pg_extension_config_dump('medallion.apply_target', '');
+REVOKE ALL ON medallion.apply_target FROM PUBLIC;
+GRANT SELECT ON medallion.apply_target TO PUBLIC;
+
+-- Records apply_changes (and later flows) refused, with the reason; never silently dropped.
+CREATE TABLE medallion.quarantine (
+	quarantine_id	bigserial PRIMARY KEY,
+	target			regclass NOT NULL,
+	reason			text NOT NULL,
+	record			jsonb NOT NULL,
+	run_id			text,
+	quarantined_by	regrole NOT NULL DEFAULT current_user::regrole,
+	quarantined_at	timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE medallion.quarantine IS 'Rejected records with the rule they broke, the target and the run';
+CREATE INDEX ON medallion.quarantine (target, quarantined_at);
+-- A record is quarantined once per target and reason: re-running a batch adds nothing.
+CREATE UNIQUE INDEX ON medallion.quarantine (target, reason, pg_catalog.md5(record::pg_catalog.text));
+SELECT pg_catalog.pg_extension_config_dump('medallion.quarantine', '');
+SELECT pg_catalog.pg_extension_config_dump('medallion.quarantine_quarantine_id_seq', '');
+REVOKE ALL ON medallion.quarantine FROM PUBLIC;
+GRANT SELECT, INSERT, DELETE ON medallion.quarantine TO PUBLIC;
+GRANT USAGE ON SEQUENCE medallion.quarantine_quarantine_id_seq TO PUBLIC;
+ALTER TABLE medallion.quarantine ENABLE ROW LEVEL SECURITY;
+-- Who may read or write a target sees and writes its quarantine; nobody forges another role's rows.
+CREATE POLICY readers_of_target ON medallion.quarantine FOR SELECT
+	USING (pg_catalog.has_table_privilege(target, 'SELECT'));
+CREATE POLICY writers_of_target ON medallion.quarantine FOR INSERT
+	WITH CHECK (pg_catalog.has_table_privilege(target, 'INSERT') AND quarantined_by = current_user::regrole);
+CREATE POLICY owners_clean_up ON medallion.quarantine FOR DELETE
+	USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = target), 'USAGE'));
+
+CREATE FUNCTION medallion.apply_changes(target regclass, source text, keys text[], sequence_by text[],
+										delete_when text DEFAULT NULL, truncate_when text DEFAULT NULL,
+										columns text[] DEFAULT NULL, except_columns text[] DEFAULT NULL,
+										ignore_null_updates boolean DEFAULT false, scd_type integer DEFAULT 1,
+										track_history_columns text[] DEFAULT NULL)
+RETURNS TABLE(inserted bigint, updated bigint, deleted bigint, unchanged bigint,
+			  stale_skipped bigint, rejected bigint)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_apply_changes';
+COMMENT ON FUNCTION medallion.apply_changes(regclass, text, text[], text[], text, text, text[], text[],
+											boolean, integer, text[]) IS
+	'Merges a batch of changes into a target table idempotently: newest sequence per key wins, '
+	'stale and duplicate changes are skipped, deletes leave tombstones, SCD type 1 or 2';
+
+CREATE FUNCTION medallion.drop_merge_state(target regclass)
+RETURNS boolean
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_drop_merge_state';
+COMMENT ON FUNCTION medallion.drop_merge_state(regclass) IS
+	'Forgets a target''s merge state (tombstones or SCD2 event log) so it can be applied with other keys';

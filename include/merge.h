@@ -1,0 +1,50 @@
+/*-------------------------------------------------------------------------
+ *
+ * merge.h
+ *	  apply_changes: what one call merges (MergeSpec), shared by merge.c,
+ *	  which validates and runs it, and merge_sql.c, which writes its SQL.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEDALLION_MERGE_H
+#define MEDALLION_MERGE_H
+
+#include "pg_medallion.h"
+
+#include "nodes/pg_list.h"
+
+/* One column the merge writes into the target, typed as the target has it. */
+typedef struct MergeColumn
+{
+	char	   *name;			/* unquoted */
+	char	   *type_sql;		/* the target column's type, for casts */
+	bool		has_equality;	/* false: compare as text (json, point, ...) */
+} MergeColumn;
+
+/* Everything the generated statement depends on; built once per (target, options, source). */
+typedef struct MergeSpec
+{
+	Oid			target;
+	char	   *target_sql;		/* quoted, qualified */
+	Oid			state_table;
+	char	   *state_sql;
+	int			scd_type;
+	char	   *source_from;	/* "(query)" or a quoted table name */
+	List	   *source_columns; /* every source column name, (char *) */
+	List	   *applied;		/* MergeColumn *: keys, then sequence, then values */
+	List	   *keys;			/* MergeColumn *, subsets of applied */
+	List	   *sequence;
+	List	   *values;			/* applied minus keys and sequence */
+	List	   *tracked;		/* SCD2: values that open a new version */
+	List	   *untracked;		/* SCD2: values updated in place */
+	char	   *delete_expr;	/* SQL over source columns, never NULL */
+	char	   *truncate_expr;
+	bool		pair_preimages; /* feed source: drop pre-images of key-preserving updates */
+	bool		ignore_null_updates;
+} MergeSpec;
+
+/* merge_sql.c */
+extern char *MergeStatementSql(const MergeSpec *spec);
+extern char *MergeStateTableSql(const MergeSpec *spec, const char *state_name);
+
+#endif							/* MEDALLION_MERGE_H */

@@ -1,0 +1,225 @@
+-- apply_changes: SCD1 and SCD2 merges, tombstones, quarantine, feeds as sources, every error path.
+SET client_min_messages = warning;
+CREATE SCHEMA staging;
+CREATE SCHEMA silver;
+
+-- 1. The hand-written MERGE data engineers write, and where it goes wrong.
+CREATE TABLE staging.customer_cdc (customer_id int, op text, event_ts timestamptz, name text, city text);
+CREATE TABLE silver.customer_merge (customer_id int PRIMARY KEY, name text, city text, last_event_ts timestamptz);
+CREATE TABLE silver.customer (customer_id int PRIMARY KEY, name text, city text, event_ts timestamptz);
+
+-- Batch 1: customer 1 is created then deleted; customer 2 is updated before we ever saw its create.
+INSERT INTO staging.customer_cdc VALUES
+	(1, 'C', '2026-03-01 10:00+00', 'ada', 'paris'),
+	(1, 'D', '2026-03-01 12:00+00', 'ada', 'paris'),
+	(2, 'U', '2026-03-01 11:00+00', 'bob', 'rome');
+MERGE INTO silver.customer_merge t
+USING (SELECT DISTINCT ON (customer_id) * FROM staging.customer_cdc ORDER BY customer_id, event_ts DESC) s
+ON t.customer_id = s.customer_id
+WHEN MATCHED AND s.op = 'D' THEN DELETE
+WHEN MATCHED AND s.op IN ('U', 'C') AND s.event_ts >= t.last_event_ts THEN
+	UPDATE SET name = s.name, city = s.city, last_event_ts = s.event_ts
+WHEN NOT MATCHED AND s.op IN ('C') THEN INSERT VALUES (s.customer_id, s.name, s.city, s.event_ts);
+SELECT * FROM medallion.apply_changes('silver.customer', 'staging.customer_cdc', '{customer_id}', '{event_ts}',
+	delete_when => $$op = 'D'$$, except_columns => '{op}');
+
+-- Batch 2: the create of customer 1 arrives again, late (a retry upstream).
+TRUNCATE staging.customer_cdc;
+INSERT INTO staging.customer_cdc VALUES (1, 'C', '2026-03-01 10:00+00', 'ada', 'paris');
+MERGE INTO silver.customer_merge t
+USING (SELECT DISTINCT ON (customer_id) * FROM staging.customer_cdc ORDER BY customer_id, event_ts DESC) s
+ON t.customer_id = s.customer_id
+WHEN MATCHED AND s.op = 'D' THEN DELETE
+WHEN MATCHED AND s.op IN ('U', 'C') AND s.event_ts >= t.last_event_ts THEN
+	UPDATE SET name = s.name, city = s.city, last_event_ts = s.event_ts
+WHEN NOT MATCHED AND s.op IN ('C') THEN INSERT VALUES (s.customer_id, s.name, s.city, s.event_ts);
+SELECT * FROM medallion.apply_changes('silver.customer', 'staging.customer_cdc', '{customer_id}', '{event_ts}',
+	delete_when => $$op = 'D'$$, except_columns => '{op}');
+-- The MERGE lost customer 2 (late 'U' for a missing row) and resurrected deleted customer 1.
+SELECT 'merge' AS how, customer_id, name, city FROM silver.customer_merge
+UNION ALL
+SELECT 'apply_changes', customer_id, name, city FROM silver.customer ORDER BY 1, 2;
+SELECT customer_id, event_ts FROM medallion_state.customer_tombstones;
+SELECT target, scd_type, keys, sequence_by, state_table FROM medallion.apply_target;
+
+-- 2. Every count: insert, update, delete, unchanged (already applied), stale, rejected.
+CREATE TABLE staging.events (id int, seq int, tie int, op text, v text, j json);
+CREATE TABLE silver.items (id int PRIMARY KEY, seq int, tie int, v text, j json, untouched text DEFAULT 'kept');
+INSERT INTO staging.events VALUES
+	(1, 1, 0, 'I', 'one', '{"a":1}'),
+	(2, 1, 0, 'I', 'two', NULL),
+	(2, 2, 0, 'U', 'two-b', NULL),			-- newer: wins in the batch
+	(2, 2, 0, 'U', 'two-b', NULL),			-- exact duplicate: harmless
+	(3, 5, 0, 'I', 'three', NULL),
+	(3, 5, 1, 'U', 'three-tie', NULL),		-- same seq, higher tie-breaker wins
+	(4, 7, 0, 'I', 'x', NULL),
+	(4, 7, 0, 'I', 'y', NULL),				-- same key and full sequence, different content: rejected
+	(NULL, 1, 0, 'I', 'no key', NULL),		-- rejected
+	(5, NULL, 0, 'I', 'no seq', NULL);		-- rejected
+SELECT * FROM medallion.apply_changes('silver.items', 'staging.events', '{id}', '{seq,tie}',
+	delete_when => $$op = 'D'$$, except_columns => '{op}');
+SELECT * FROM silver.items ORDER BY id;
+SELECT reason, record - 'j' AS record FROM medallion.quarantine WHERE target = 'silver.items'::regclass ORDER BY 1, 2::text;
+-- Again: nothing changes, and nothing is quarantined twice.
+SELECT * FROM medallion.apply_changes('silver.items', 'staging.events', '{id}', '{seq,tie}',
+	delete_when => $$op = 'D'$$, except_columns => '{op}');
+SELECT count(*) AS quarantined FROM medallion.quarantine WHERE target = 'silver.items'::regclass;
+
+-- A later batch: an update, a stale update, a delete, and a delete for a key never seen.
+SELECT * FROM medallion.apply_changes('silver.items', $$
+	SELECT * FROM (VALUES (1, 9, 0, 'U', 'one-c', NULL::json), (3, 1, 0, 'U', 'too old', NULL),
+	                      (2, 3, 0, 'D', NULL, NULL), (8, 1, 0, 'D', NULL, NULL)) v(id, seq, tie, op, v, j)$$,
+	'{id}', '{seq,tie}', delete_when => $$op = 'D'$$, except_columns => '{op}');
+SELECT id, seq, tie, v, untouched FROM silver.items ORDER BY id;
+-- Older changes of deleted keys stay out: 2 was deleted at 3, 8 at 1.
+SELECT * FROM medallion.apply_changes('silver.items', $$
+	SELECT * FROM (VALUES (2, 2, 5, 'U', 'zombie', NULL::json), (8, 1, 0, 'I', 'zombie', NULL)) v(id, seq, tie, op, v, j)$$,
+	'{id}', '{seq,tie}', delete_when => $$op = 'D'$$, except_columns => '{op}');
+-- A newer insert re-creates a deleted key and clears its tombstone.
+SELECT * FROM medallion.apply_changes('silver.items', $$
+	SELECT * FROM (VALUES (2, 4, 0, 'I', 'reborn', NULL::json)) v(id, seq, tie, op, v, j)$$,
+	'{id}', '{seq,tie}', delete_when => $$op = 'D'$$, except_columns => '{op}');
+SELECT id, seq, v FROM silver.items ORDER BY id;
+SELECT id, seq, tie FROM medallion_state.items_tombstones ORDER BY id;
+
+-- 3. ignore_null_updates keeps what a partial update does not carry; columns => limits what is applied.
+SELECT * FROM medallion.apply_changes('silver.items', $$
+	SELECT * FROM (VALUES (1, 10, 0, NULL::text, '{"b":2}'::json)) v(id, seq, tie, v, j)$$,
+	'{id}', '{seq,tie}', ignore_null_updates => true);
+SELECT id, seq, v, j FROM silver.items WHERE id = 1;
+SELECT * FROM medallion.apply_changes('silver.items', $$
+	SELECT * FROM (VALUES (1, 11, 0, 'only v', '{"c":3}'::json)) v(id, seq, tie, v, j)$$,
+	'{id}', '{seq,tie}', columns => '{v}');
+SELECT id, seq, v, j FROM silver.items WHERE id = 1;
+
+-- 4. Truncate: rows older than it go, changes older than it are stale, newer ones apply.
+SELECT * FROM medallion.apply_changes('silver.items', $$
+	SELECT * FROM (VALUES (NULL::int, 20, 0, 'T', NULL::text), (9, 21, 0, 'I', 'after'), (3, 19, 0, 'U', 'before'))
+	v(id, seq, tie, op, v)$$,
+	'{id}', '{seq,tie}', delete_when => $$op = 'D'$$, truncate_when => $$op = 'T'$$, except_columns => '{op}');
+SELECT id, seq, v FROM silver.items ORDER BY id;
+SELECT * FROM medallion.apply_changes('silver.items', $$
+	SELECT * FROM (VALUES (4, 15, 0, 'I', 'late')) v(id, seq, tie, op, v)$$,
+	'{id}', '{seq,tie}', delete_when => $$op = 'D'$$, truncate_when => $$op = 'T'$$, except_columns => '{op}');
+
+-- 5. A feed as the source: consume and merge commit together; a failed merge leaves the watermark.
+CREATE TABLE shop (sku text PRIMARY KEY, price numeric, stock int);
+SELECT medallion.enable_feed('shop') IS NOT NULL AS fed;
+CREATE TABLE silver.shop (sku text PRIMARY KEY, price numeric, stock int, _commit_version bigint, _change_seq bigint);
+SELECT medallion.create_consumer('shop_silver', '{shop}', 'earliest') IS NOT NULL AS created;
+INSERT INTO shop VALUES ('a', 1.50, 10), ('b', 2.00, 5), ('c', 3.00, 0);
+UPDATE shop SET stock = stock - 1 WHERE sku = 'a';
+UPDATE shop SET sku = 'b2' WHERE sku = 'b';				-- a key update: b goes, b2 comes
+DELETE FROM shop WHERE sku = 'c';
+SELECT * FROM medallion.apply_changes('silver.shop', $$SELECT * FROM medallion_changes.shop('shop_silver')$$,
+	'{sku}', '{_commit_version,_change_seq}');
+SELECT sku, price, stock FROM silver.shop ORDER BY sku;
+UPDATE shop SET price = 9 WHERE sku = 'a';
+BEGIN;
+SELECT * FROM medallion.apply_changes('silver.shop', $$SELECT * FROM medallion_changes.shop('shop_silver')$$,
+	'{sku}', '{_commit_version,_change_seq}');
+ROLLBACK;
+SELECT sku, price FROM silver.shop WHERE sku = 'a';		-- still 1.50: nothing committed
+SELECT * FROM medallion.apply_changes('silver.shop', $$SELECT * FROM medallion_changes.shop('shop_silver')$$,
+	'{sku}', '{_commit_version,_change_seq}');
+SELECT sku, price FROM silver.shop WHERE sku = 'a';
+TRUNCATE shop;
+INSERT INTO shop VALUES ('z', 1, 1);
+SELECT * FROM medallion.apply_changes('silver.shop', $$SELECT * FROM medallion_changes.shop('shop_silver')$$,
+	'{sku}', '{_commit_version,_change_seq}');
+SELECT sku FROM silver.shop ORDER BY sku;
+SELECT (SELECT count(*) FROM (TABLE shop EXCEPT SELECT sku, price, stock FROM silver.shop) a) AS differences;
+
+-- 6. SCD type 2: validity ranges, late changes splitting a range, untracked columns in place, deletes.
+CREATE TABLE silver.customer_history (customer_id int, name text, city text, phone text, event_ts int,
+	_valid_from int, _valid_to int, UNIQUE (customer_id, event_ts));
+SELECT * FROM medallion.apply_changes('silver.customer_history', $$
+	SELECT * FROM (VALUES (1, 'ada', 'paris', '111', 10), (1, 'ada', 'paris', '222', 20),
+	                      (1, 'ada', 'lyon', '222', 30), (2, 'bob', 'rome', '9', 10)) v(customer_id, name, city, phone, event_ts)$$,
+	'{customer_id}', '{event_ts}', scd_type => 2, track_history_columns => '{name,city}');
+SELECT * FROM silver.customer_history ORDER BY customer_id, event_ts;
+-- A late change at 25 moves ada to nice between 25 and 30; a delete of bob at 40.
+SELECT * FROM medallion.apply_changes('silver.customer_history', $$
+	SELECT * FROM (VALUES (1, 'ada', 'nice', '222', 25, 'U'), (2, 'bob', 'rome', '9', 40, 'D')) v(customer_id, name, city, phone, event_ts, op)$$,
+	'{customer_id}', '{event_ts}', delete_when => $$op = 'D'$$, except_columns => '{op}',
+	scd_type => 2, track_history_columns => '{name,city}');
+SELECT * FROM silver.customer_history ORDER BY customer_id, event_ts;
+-- As of 27, one row per customer is valid.
+SELECT customer_id, city FROM silver.customer_history
+WHERE _valid_from <= 27 AND (_valid_to > 27 OR _valid_to IS NULL) ORDER BY 1;
+-- Replaying the same changes changes nothing.
+SELECT * FROM medallion.apply_changes('silver.customer_history', $$
+	SELECT * FROM (VALUES (1, 'ada', 'nice', '222', 25, 'U'), (2, 'bob', 'rome', '9', 40, 'D')) v(customer_id, name, city, phone, event_ts, op)$$,
+	'{customer_id}', '{event_ts}', delete_when => $$op = 'D'$$, except_columns => '{op}',
+	scd_type => 2, track_history_columns => '{name,city}');
+SELECT count(*) AS history_events FROM medallion_state.customer_history_history_events;
+
+-- 7. Quoting: a target, its columns and the state table with awkward names.
+CREATE TABLE silver."we""ird; name" ("k""ey" int PRIMARY KEY, "Se q" int, "val;drop" text);
+SELECT * FROM medallion.apply_changes('silver."we""ird; name"',
+	$$SELECT 1 AS "k""ey", 1 AS "Se q", 'x' AS "val;drop"$$, ARRAY['k"ey'], ARRAY['Se q']);
+TABLE silver."we""ird; name";
+
+-- 8. DDL on the target: the cached plan is rebuilt.
+ALTER TABLE silver.items ADD COLUMN extra text;
+SELECT * FROM medallion.apply_changes('silver.items', $$
+	SELECT * FROM (VALUES (9, 30, 0, 'with extra', 'e')) v(id, seq, tie, v, extra)$$, '{id}', '{seq,tie}');
+SELECT id, v, extra FROM silver.items WHERE id = 9;
+
+-- 9. Bad calls: clear errors, nothing written.
+SELECT count(*) AS items_before FROM silver.items \gset
+SELECT expect_error($$SELECT * FROM medallion.apply_changes(NULL, 'staging.events', '{id}', '{seq}')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', NULL, '{id}', '{seq}')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'staging.events', '{}', '{seq}')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'staging.events', '{id,id}', '{seq}')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'staging.events', '{id}', '{NULL}')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'staging.events', '{id}', '{id}')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'staging.events', '{id}', '{seq,tie}', except_columns => '{op,nope}')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'staging.events', '{id}', '{seq,tie}', except_columns => '{seq}')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'staging.events', '{id}', '{seq,tie}')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'staging.events', '{id}', '{seq,missing}')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'SELECT 1 AS id, 2 AS seq, ''x''::text AS tie', '{id}', '{seq,tie}')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'SELECT 1 AS id, 2 AS seq, 3 AS tie, point(1,1) AS j', '{id}', '{seq,tie}')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'SELECT 1 AS id, 2 AS seq, 3 AS tie', '{id}', '{seq,tie}', scd_type => 3)$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'SELECT 1 AS id, 2 AS seq, 3 AS tie', '{id}', '{seq,tie}', track_history_columns => '{v}')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'SELECT 1 AS id, 2 AS seq, 3 AS tie', '{id}', '{seq,tie}', delete_when => 'true) FROM pg_class; --')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'SELECT 1 AS id, 2 AS seq, 3 AS tie', '{id}', '{seq,tie}', delete_when => 'true; DROP TABLE silver.items')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'SELECT 1 AS id, 2 AS seq, 3 AS tie; DROP TABLE silver.items', '{id}', '{seq,tie}')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'no_such_table', '{id}', '{seq,tie}')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'SELECT 1 AS id, 2 AS seq, 3 AS tie', '{id}', '{seq}')$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'SELECT 1 AS id, 2 AS seq, 3 AS tie', '{id}', '{seq,tie}', scd_type => 2)$$);
+CREATE TABLE silver.no_key (id int, seq int);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.no_key', 'SELECT 1 AS id, 2 AS seq', '{id}', '{seq}')$$);
+CREATE TABLE silver.hist_bad (id int, seq timestamptz, _valid_from timestamptz, UNIQUE (id, seq));
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.hist_bad', 'SELECT 1 AS id, now() AS seq', '{id}', '{seq}', scd_type => 2)$$);
+ALTER TABLE silver.hist_bad ADD COLUMN _valid_to date;
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.hist_bad', 'SELECT 1 AS id, now() AS seq', '{id}', '{seq}', scd_type => 2)$$);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.customer_history', 'SELECT 1 AS customer_id, 1 AS event_ts', '{customer_id}', '{event_ts}', scd_type => 2, ignore_null_updates => true)$$);
+CREATE TABLE silver.gen (id int PRIMARY KEY, seq int, twice int GENERATED ALWAYS AS (seq * 2) STORED);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.gen', 'SELECT 1 AS id, 2 AS seq, 4 AS twice', '{id}', '{seq}')$$);
+CREATE VIEW silver.a_view AS SELECT * FROM silver.items;
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.a_view', 'staging.events', '{id}', '{seq}')$$);
+-- Registered with (id) and (seq, tie): other keys would not match its tombstones.
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'SELECT 1 AS id, 2 AS seq, 3 AS tie', '{id}', '{seq}')$$);
+-- A failure inside the statement (a NOT NULL target column) rolls everything back, quarantine included.
+CREATE TABLE silver.strict (id int PRIMARY KEY, seq int, v text NOT NULL);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.strict', 'SELECT * FROM (VALUES (1, 1, NULL::text), (NULL, 1, ''x'')) v(id, seq, v)', '{id}', '{seq}')$$);
+SELECT count(*) AS strict_rows, (SELECT count(*) FROM medallion.quarantine WHERE target = 'silver.strict'::regclass) AS quarantined
+FROM silver.strict;
+SELECT count(*) = :items_before AS items_unchanged FROM silver.items;
+
+-- 10. Privileges: merging needs SELECT, INSERT, UPDATE and DELETE on the target; only its owner drops state.
+CREATE ROLE merge_reader;
+GRANT USAGE ON SCHEMA silver, staging TO merge_reader;
+GRANT SELECT ON silver.items, staging.events TO merge_reader;
+SET ROLE merge_reader;
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.items', 'staging.events', '{id}', '{seq,tie}', except_columns => '{op}')$$);
+SELECT expect_error($$SELECT medallion.drop_merge_state('silver.items')$$);
+RESET ROLE;
+DROP OWNED BY merge_reader;
+DROP ROLE merge_reader;
+
+-- 11. drop_merge_state forgets keys and tombstones: the target can be merged another way.
+SELECT medallion.drop_merge_state('silver.items') AS dropped, medallion.drop_merge_state('silver.items') AS again;
+SELECT * FROM medallion.apply_changes('silver.items', 'SELECT 1 AS id, 100 AS seq, 0 AS tie', '{id}', '{seq}');
+SELECT keys, sequence_by FROM medallion.apply_target WHERE target = 'silver.items'::regclass;

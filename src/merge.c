@@ -1,0 +1,860 @@
+/*-------------------------------------------------------------------------
+ *
+ * merge.c
+ *	  apply_changes: validates a merge, keeps its merge state, caches its
+ *	  plan and runs it.  The SQL itself is written by merge_sql.c.
+ *
+ * Every check happens before anything is written: a bad call changes
+ * nothing.  Calls on one target are serialised by an exclusive lock on the
+ * target's merge state table taken before the statement's snapshot, so in
+ * READ COMMITTED the second call sees what the first committed (readers and
+ * other writers of the target are not blocked).  Plans are kept per
+ * (target, options, source) and dropped by a relcache callback when the
+ * target or its state table changes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "merge.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_coerce.h"
+#include "parser/parser.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/plancache.h"
+#include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/fmgroids.h"
+#include "utils/typcache.h"
+#include "utils/varlena.h"
+
+PG_FUNCTION_INFO_V1(medallion_apply_changes);
+PG_FUNCTION_INFO_V1(medallion_drop_merge_state);
+
+#define MERGE_RESULT_COLUMNS 6
+#define MERGE_PLAN_LIMIT 64
+
+/* Columns of feed readers that are metadata, not data: never applied unless named. */
+static const char *const feed_metadata_columns[] = {
+	"_change_type", "_commit_version", "_commit_timestamp", "_change_seq", NULL
+};
+
+/* A prepared merge, kept across calls. */
+typedef struct MergePlan
+{
+	char	   *key;			/* target oid and every option, source text last */
+	Oid			target;
+	Oid			state_table;
+	SPIPlanPtr	plan;
+	bool		valid;
+} MergePlan;
+
+static List *merge_plans = NIL;
+static MemoryContext merge_plan_context = NULL;
+
+/* The arguments of one call, as C strings and lists of names. */
+typedef struct MergeArgs
+{
+	Oid			target;
+	char	   *source;
+	List	   *keys;
+	List	   *sequence;
+	char	   *delete_when;
+	char	   *truncate_when;
+	List	   *columns;
+	bool		columns_given;
+	List	   *except_columns;
+	bool		ignore_null_updates;
+	int			scd_type;
+	List	   *track;
+	bool		track_given;
+} MergeArgs;
+
+/* MergePlanInvalidate marks plans of a changed relation (or of every relation) for rebuild. */
+static void
+MergePlanInvalidate(Datum arg, Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, merge_plans)
+	{
+		MergePlan  *p = lfirst(lc);
+
+		if (!OidIsValid(relid) || p->target == relid || p->state_table == relid)
+			p->valid = false;
+	}
+}
+
+/* TextArrayToList returns a text[] argument as a list of C strings; NULL elements and duplicates are errors. */
+static List *
+TextArrayToList(Datum array, const char *argname)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+	List	   *result = NIL;
+
+	deconstruct_array(DatumGetArrayTypeP(array), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		char	   *name;
+		ListCell   *lc;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain NULL", argname),
+					 errhint("List column names.")));
+		name = TextDatumGetCString(elems[i]);
+		foreach(lc, result)
+			if (strcmp(lfirst(lc), name) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("column \"%s\" appears twice in %s", name, argname),
+						 errhint("List each column once.")));
+		result = lappend(result, name);
+	}
+	return result;
+}
+
+/* ListHas says whether a list of names holds name. */
+static bool
+ListHas(List *names, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+		if (strcmp(lfirst(lc), name) == 0)
+			return true;
+	return false;
+}
+
+/* IsSelectQuery says whether source text is a query (else it names a table or view). */
+static bool
+IsSelectQuery(const char *source)
+{
+	const char *p = source;
+	static const char *const starts[] = {"select", "with", "values", "table", NULL};
+	const char *const *s;
+
+	while (*p && isspace((unsigned char) *p))
+		p++;
+	if (*p == '(')
+		return true;
+	for (s = starts; *s; s++)
+	{
+		size_t		len = strlen(*s);
+
+		if (pg_strncasecmp(p, *s, len) == 0 && (p[len] == '\0' || isspace((unsigned char) p[len]) || p[len] == '('))
+			return true;
+	}
+	return false;
+}
+
+/* ParseOrExplain raw-parses sql; a syntax error is reported as a bad argument, with the parser's words as detail. */
+static List *
+ParseOrExplain(const char *sql, const char *argname, const char *given)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	List	   *parsed = NIL;
+
+	PG_TRY();
+	{
+		parsed = raw_parser(sql, RAW_PARSE_DEFAULT);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/* The raw parser touches no shared state: catching its error is safe. */
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("%s does not parse: %s", argname, given),
+				 errdetail("%s", edata->message),
+				 errhint("Pass %s.", strcmp(argname, "source") == 0
+						 ? "a table or view name, or one SELECT query"
+						 : "one condition over the source's columns, e.g. op = 'D'")));
+	}
+	PG_END_TRY();
+	return parsed;
+}
+
+/* SourceFromItem returns the FROM item of a source: a parenthesised single SELECT or a quoted relation. */
+static char *
+SourceFromItem(const char *source)
+{
+	if (IsSelectQuery(source))
+	{
+		char	   *query = pstrdup(source);
+		size_t		len = strlen(query);
+		List	   *parsed;
+
+		/* A trailing semicolon is harmless; anything after it is not. */
+		while (len > 0 && (isspace((unsigned char) query[len - 1]) || query[len - 1] == ';'))
+			query[--len] = '\0';
+		parsed = ParseOrExplain(query, "source", source);
+		if (list_length(parsed) != 1 || !IsA(((RawStmt *) linitial(parsed))->stmt, SelectStmt))
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("source must be a table, a view or a single SELECT query"),
+					 errhint("Pass one query without other statements, e.g. SELECT * FROM medallion_changes.t('consumer').")));
+		return psprintf("(%s\n)", query);
+	}
+	else
+	{
+		List	   *names = stringToQualifiedNameList(source);
+		RangeVar   *rv = makeRangeVarFromNameList(names);
+		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+		if (!OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("source \"%s\" is neither a table or view nor a query", source),
+					 errhint("Pass a table or view name, or a query starting with SELECT, WITH, VALUES or TABLE.")));
+		return RelationDisplayName(relid);
+	}
+}
+
+/* CheckExpression errors unless sql is one scalar expression (so it cannot smuggle in a statement). */
+static void
+CheckExpression(const char *sql, const char *argname)
+{
+	List	   *parsed = ParseOrExplain(psprintf("SELECT (%s\n)", sql), argname, sql);
+	SelectStmt *sel;
+	bool		ok = false;
+
+	if (list_length(parsed) == 1 && IsA(((RawStmt *) linitial(parsed))->stmt, SelectStmt))
+	{
+		sel = (SelectStmt *) ((RawStmt *) linitial(parsed))->stmt;
+		ok = sel->op == SETOP_NONE && list_length(sel->targetList) == 1 && sel->fromClause == NIL &&
+			sel->whereClause == NULL && sel->groupClause == NIL && sel->havingClause == NULL &&
+			sel->windowClause == NIL && sel->sortClause == NIL && sel->limitCount == NULL &&
+			sel->limitOffset == NULL && sel->withClause == NULL && sel->intoClause == NULL &&
+			sel->lockingClause == NIL && sel->distinctClause == NIL && sel->valuesLists == NIL;
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("%s is not a boolean expression: %s", argname, sql),
+				 errhint("Write a condition over the source's columns, e.g. op = 'D'.")));
+}
+
+/* DescribeSource returns the source's result columns without running it. */
+static TupleDesc
+DescribeSource(const char *from_item)
+{
+	char	   *sql = psprintf("SELECT * FROM %s AS \"__s\"", from_item);
+	SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
+	CachedPlanSource *ps;
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for the source: %s", SPI_result_code_string(SPI_result));
+	ps = linitial(SPI_plan_get_plan_sources(plan));
+	if (ps->resultDesc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("source returns no rows"),
+				 errhint("Pass a SELECT query.")));
+	return CreateTupleDescCopy(ps->resultDesc);
+}
+
+/* DescColumn returns the attribute of a live column by name, or NULL. */
+static Form_pg_attribute
+DescColumn(TupleDesc desc, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (!a->attisdropped && strcmp(NameStr(a->attname), name) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+/* MakeColumn validates one applied column in source and target and returns it typed as the target's. */
+static MergeColumn *
+MakeColumn(const char *name, TupleDesc source, Relation target, const char *role)
+{
+	Form_pg_attribute s = DescColumn(source, name);
+	Form_pg_attribute t = DescColumn(RelationGetDescr(target), name);
+	MergeColumn *c = palloc0(sizeof(MergeColumn));
+	TypeCacheEntry *tc;
+
+	if (t == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s column \"%s\" does not exist in target %s", role, name,
+						RelationDisplayName(RelationGetRelid(target))),
+				 errhint("Add the column to the target, or choose the applied columns with columns => or except_columns =>.")));
+	if (s == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("%s column \"%s\" does not exist in the source", role, name),
+				 errhint("The source must provide every key, sequence and applied column.")));
+	if (t->attgenerated || t->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
+		ereport(ERROR,
+				(errcode(ERRCODE_GENERATED_ALWAYS),
+				 errmsg("target column \"%s\" is generated and cannot be applied", name),
+				 errhint("Leave it out with except_columns =>.")));
+	if (!can_coerce_type(1, &s->atttypid, &t->atttypid, COERCION_ASSIGNMENT))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" is %s in the source but %s in the target", name,
+						format_type_be(s->atttypid), format_type_be(t->atttypid)),
+				 errhint("Cast the column in a source query, or change the target's type.")));
+	c->name = pstrdup(name);
+	c->type_sql = format_type_with_typemod(t->atttypid, t->atttypmod);
+	tc = lookup_type_cache(getBaseType(t->atttypid), TYPECACHE_EQ_OPR | TYPECACHE_LT_OPR);
+	c->has_equality = OidIsValid(tc->eq_opr);
+	if (strcmp(role, "sequence") == 0 && !OidIsValid(tc->lt_opr))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("sequence column \"%s\" of type %s cannot be ordered", name, format_type_be(t->atttypid)),
+				 errhint("Order by a column with a btree ordering (numbers, timestamps, text, ...).")));
+	return c;
+}
+
+/* FindMergeColumn returns the column of that name in a list, or NULL. */
+static MergeColumn *
+FindMergeColumn(List *cols, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, cols)
+		if (strcmp(((MergeColumn *) lfirst(lc))->name, name) == 0)
+			return lfirst(lc);
+	return NULL;
+}
+
+/* CheckUniqueIndex errors unless the target has a unique index on exactly these columns. */
+static void
+CheckUniqueIndex(Relation target, List *cols, const char *what)
+{
+	List	   *indexes = RelationGetIndexList(target);
+	ListCell   *lc;
+	StringInfoData names;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index idx;
+		bool		match;
+		int			i;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		idx = (Form_pg_index) GETSTRUCT(tup);
+		match = idx->indisunique && idx->indimmediate && idx->indisvalid &&
+			heap_attisnull(tup, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(tup, Anum_pg_index_indexprs, NULL) &&
+			idx->indnkeyatts == list_length(cols);
+		for (i = 0; match && i < idx->indnkeyatts; i++)
+		{
+			AttrNumber	att = idx->indkey.values[i];
+
+			match = att > 0 &&
+				FindMergeColumn(cols, NameStr(TupleDescAttr(RelationGetDescr(target), att - 1)->attname)) != NULL;
+		}
+		ReleaseSysCache(tup);
+		if (match)
+			return;
+	}
+	initStringInfo(&names);
+	foreach(lc, cols)
+		appendStringInfo(&names, "%s%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 quote_identifier(((MergeColumn *) lfirst(lc))->name));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+			 errmsg("target %s has no unique index on %s (%s)",
+					RelationDisplayName(RelationGetRelid(target)), what, names.data),
+			 errhint("CREATE UNIQUE INDEX ON %s (%s); the merge relies on it to find each key's row.",
+					 RelationDisplayName(RelationGetRelid(target)), names.data)));
+}
+
+/* CheckValidityColumn errors unless the SCD2 target has the column, typed like the first sequence column. */
+static void
+CheckValidityColumn(Relation target, const char *name, const MergeColumn *first_seq)
+{
+	Form_pg_attribute a = DescColumn(RelationGetDescr(target), name);
+
+	if (a == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("scd_type 2 target %s has no column \"%s\"", RelationDisplayName(RelationGetRelid(target)), name),
+				 errhint("ALTER TABLE %s ADD COLUMN %s %s;", RelationDisplayName(RelationGetRelid(target)),
+						 quote_identifier(name), first_seq->type_sql)));
+	if (strcmp(format_type_with_typemod(a->atttypid, a->atttypmod), first_seq->type_sql) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" is %s but the first sequence column \"%s\" is %s", name,
+						format_type_with_typemod(a->atttypid, a->atttypmod), first_seq->name, first_seq->type_sql),
+				 errhint("Validity columns take the type of the first sequence_by column.")));
+}
+
+/* BuildSpec validates a call against the target and the source and returns what to merge. */
+static MergeSpec *
+BuildSpec(const MergeArgs *args)
+{
+	MergeSpec  *spec = palloc0(sizeof(MergeSpec));
+	Relation	target = table_open(args->target, AccessShareLock);
+	TupleDesc	src;
+	ListCell   *lc;
+	int			i;
+
+	if (target->rd_rel->relkind != RELKIND_RELATION && target->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("target %s is not a table", RelationDisplayName(args->target)),
+				 errhint("apply_changes merges into ordinary or partitioned tables.")));
+
+	spec->target = args->target;
+	spec->target_sql = RelationDisplayName(args->target);
+	spec->scd_type = args->scd_type;
+	spec->ignore_null_updates = args->ignore_null_updates;
+	spec->source_from = SourceFromItem(args->source);
+	src = DescribeSource(spec->source_from);
+	for (i = 0; i < src->natts; i++)
+		if (!TupleDescAttr(src, i)->attisdropped)
+			spec->source_columns = lappend(spec->source_columns, pstrdup(NameStr(TupleDescAttr(src, i)->attname)));
+
+	foreach(lc, args->keys)
+		spec->keys = lappend(spec->keys, MakeColumn(lfirst(lc), src, target, "key"));
+	foreach(lc, args->sequence)
+	{
+		if (ListHas(args->keys, lfirst(lc)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" is both a key and a sequence column", (char *) lfirst(lc)),
+					 errhint("A key names the row; the sequence orders its changes.")));
+		spec->sequence = lappend(spec->sequence, MakeColumn(lfirst(lc), src, target, "sequence"));
+	}
+	foreach(lc, args->except_columns)
+	{
+		if (!ListHas(spec->source_columns, lfirst(lc)))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("except_columns names \"%s\", which the source does not have", (char *) lfirst(lc)),
+					 errhint("List source columns to leave out.")));
+		if (ListHas(args->keys, lfirst(lc)) || ListHas(args->sequence, lfirst(lc)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("except_columns cannot leave out key or sequence column \"%s\"", (char *) lfirst(lc)),
+					 errhint("Keys and sequence columns are always applied.")));
+	}
+
+	/* Applied columns: keys, sequence, then the values (named, or every data column of the source). */
+	spec->applied = list_concat_copy(spec->keys, spec->sequence);
+	foreach(lc, args->columns_given ? args->columns : spec->source_columns)
+	{
+		const char *name = lfirst(lc);
+		const char *const *m;
+		bool		meta = false;
+
+		if (ListHas(args->keys, name) || ListHas(args->sequence, name) || ListHas(args->except_columns, name))
+			continue;
+		for (m = feed_metadata_columns; *m && !args->columns_given; m++)
+			meta |= strcmp(name, *m) == 0;
+		if (meta)
+			continue;
+		if (args->scd_type == 2 && (strcmp(name, "_valid_from") == 0 || strcmp(name, "_valid_to") == 0))
+			continue;
+		spec->values = lappend(spec->values, MakeColumn(name, src, target, "applied"));
+	}
+	spec->applied = list_concat(spec->applied, spec->values);
+
+	if (args->scd_type == 1)
+		CheckUniqueIndex(target, spec->keys, "the keys");
+	else
+	{
+		if (args->ignore_null_updates)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("ignore_null_updates is not supported with scd_type 2"),
+					 errhint("Each history row holds the complete row; fill NULLs in the source query.")));
+		CheckValidityColumn(target, "_valid_from", linitial(spec->sequence));
+		CheckValidityColumn(target, "_valid_to", linitial(spec->sequence));
+		CheckUniqueIndex(target, list_concat_copy(spec->keys, spec->sequence), "the keys and sequence columns");
+		foreach(lc, args->track)
+			if (FindMergeColumn(spec->values, lfirst(lc)) == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("track_history_columns names \"%s\", which is not an applied value column",
+								(char *) lfirst(lc)),
+						 errhint("Track applied columns other than the keys and sequence.")));
+		foreach(lc, spec->values)
+		{
+			MergeColumn *c = lfirst(lc);
+
+			if (!args->track_given || ListHas(args->track, c->name))
+				spec->tracked = lappend(spec->tracked, c);
+			else
+				spec->untracked = lappend(spec->untracked, c);
+		}
+	}
+
+	/* Feeds: _change_type says what a row is; pre-images pair with the post-image after them. */
+	if (ListHas(spec->source_columns, "_change_type"))
+	{
+		spec->delete_expr = args->delete_when ? args->delete_when
+			: "\"_change_type\" IN ('delete', 'update_preimage')";
+		spec->truncate_expr = args->truncate_when ? args->truncate_when : "\"_change_type\" = 'truncate'";
+		spec->pair_preimages = ListHas(spec->source_columns, "_commit_version") &&
+			ListHas(spec->source_columns, "_change_seq");
+	}
+	else
+	{
+		spec->delete_expr = args->delete_when ? args->delete_when : "false";
+		spec->truncate_expr = args->truncate_when ? args->truncate_when : "false";
+	}
+	table_close(target, NoLock);
+	return spec;
+}
+
+/* RegisteredState returns the target's state table after checking the call matches how it was registered. */
+static Oid
+RegisteredState(const MergeSpec *spec, const MergeArgs *args)
+{
+	Datum		arg = ObjectIdGetDatum(spec->target);
+	int			rc;
+	Oid			state = InvalidOid;
+
+	rc = SPI_execute_with_args("SELECT scd_type, keys::text, sequence_by::text, state_table::oid, "
+							   "$2::text[]::text, $3::text[]::text FROM medallion.apply_target WHERE target = $1",
+							   3, (Oid[]) {OIDOID, TEXTARRAYOID, TEXTARRAYOID},
+							   (Datum[]) {arg,
+							   PointerGetDatum(strlist_to_textarray(args->keys)),
+							   PointerGetDatum(strlist_to_textarray(args->sequence))},
+							   NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "reading medallion.apply_target failed");
+	if (SPI_processed == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			scd = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		char	   *keys = SPI_getvalue(tup, desc, 2);
+		char	   *seq = SPI_getvalue(tup, desc, 3);
+
+		state = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+		if (scd != spec->scd_type || strcmp(keys, SPI_getvalue(tup, desc, 5)) != 0 ||
+			strcmp(seq, SPI_getvalue(tup, desc, 6)) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("target %s is merged with scd_type %d, keys %s and sequence_by %s",
+							spec->target_sql, scd, keys, seq),
+					 errdetail("Its merge state (tombstones or history events) depends on them."),
+					 errhint("Call with the same keys, sequence_by and scd_type, or drop the state with "
+							 "medallion.drop_merge_state(%s).", quote_literal_cstr(spec->target_sql))));
+	}
+	return state;
+}
+
+/* CreateState creates the target's merge state table, owned by the target's owner, and registers it. */
+static Oid
+CreateState(const MergeSpec *spec, const MergeArgs *args)
+{
+	Oid			ns = get_namespace_oid("medallion_state", false);
+	char	   *relname = get_rel_name(spec->target);
+	char	   *name = ChooseRelationName(relname, NULL, spec->scd_type == 1 ? "tombstones" : "history_events",
+										  ns, false);
+	char	   *qualified = quote_qualified_identifier("medallion_state", name);
+	HeapTuple	classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(spec->target));
+	char	   *owner;
+	Oid			state;
+
+	if (!HeapTupleIsValid(classtup))
+		elog(ERROR, "cache lookup failed for relation %u", spec->target);
+	owner = GetUserNameFromId(((Form_pg_class) GETSTRUCT(classtup))->relowner, false);
+	ReleaseSysCache(classtup);
+	RunAsOwner(psprintf("%s;\nALTER TABLE %s OWNER TO %s", MergeStateTableSql(spec, qualified), qualified,
+						quote_identifier(owner)), 0, NULL, NULL, SPI_OK_UTILITY);
+	state = get_relname_relid(name, ns);
+	RunAsOwner("INSERT INTO medallion.apply_target (target, scd_type, keys, sequence_by, state_table) "
+			   "VALUES ($1, $2, $3, $4, $5)", 5,
+			   (Oid[]) {OIDOID, INT4OID, TEXTARRAYOID, TEXTARRAYOID, OIDOID},
+			   (Datum[]) {ObjectIdGetDatum(spec->target), Int32GetDatum(spec->scd_type),
+			   PointerGetDatum(strlist_to_textarray(args->keys)),
+			   PointerGetDatum(strlist_to_textarray(args->sequence)), ObjectIdGetDatum(state)},
+			   SPI_OK_INSERT);
+	return state;
+}
+
+/* PlanKey returns the cache key of a call: the target and every option that shapes the SQL. */
+static char *
+PlanKey(const MergeArgs *a, FunctionCallInfo fcinfo)
+{
+	static const int option_args[] = {2, 3, 4, 5, 6, 7, 10};
+	StringInfoData buf;
+	size_t		i;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%u|%d|%d", a->target, a->scd_type, a->ignore_null_updates);
+	for (i = 0; i < lengthof(option_args); i++)
+	{
+		int			n = option_args[i];
+		char	   *value;
+
+		if (PG_ARGISNULL(n))
+		{
+			appendStringInfoString(&buf, "|-");
+			continue;
+		}
+		value = (n == 4 || n == 5) ? TextDatumGetCString(PG_GETARG_DATUM(n))
+			: OidOutputFunctionCall(F_ARRAY_OUT, PG_GETARG_DATUM(n));
+		appendStringInfo(&buf, "|%zu:%s", strlen(value), value);
+	}
+	appendStringInfo(&buf, "|%s", a->source);
+	return buf.data;
+}
+
+/* GetMergePlan returns a valid kept plan for the call, building (and registering state) on a miss. */
+static MergePlan *
+GetMergePlan(const MergeArgs *args, FunctionCallInfo fcinfo)
+{
+	char	   *key = PlanKey(args, fcinfo);
+	ListCell   *lc;
+	MergePlan  *entry = NULL;
+	MergeSpec  *spec;
+	SPIPlanPtr	plan;
+	MemoryContext old;
+
+	if (merge_plan_context == NULL)
+	{
+		merge_plan_context = AllocSetContextCreate(CacheMemoryContext, "pg_medallion merge plans",
+												   ALLOCSET_SMALL_SIZES);
+		CacheRegisterRelcacheCallback(MergePlanInvalidate, (Datum) 0);
+	}
+	foreach(lc, merge_plans)
+	{
+		MergePlan  *p = lfirst(lc);
+
+		if (strcmp(p->key, key) == 0)
+		{
+			entry = p;
+			break;
+		}
+	}
+	if (entry && entry->valid && SearchSysCacheExists1(RELOID, ObjectIdGetDatum(entry->state_table)))
+		return entry;
+	if (entry && entry->plan)
+	{
+		SPI_freeplan(entry->plan);
+		entry->plan = NULL;
+	}
+
+	spec = BuildSpec(args);
+	spec->state_table = RegisteredState(spec, args);
+	if (!OidIsValid(spec->state_table))
+	{
+		/* Concurrent first merges of one target: the second waits here, then finds the first's state. */
+		LockRelationOid(get_relname_relid("apply_target", MedallionSchemaOid()), ShareRowExclusiveLock);
+		spec->state_table = RegisteredState(spec, args);
+		if (!OidIsValid(spec->state_table))
+			spec->state_table = CreateState(spec, args);
+	}
+	spec->state_sql = RelationDisplayName(spec->state_table);
+
+	plan = SPI_prepare(MergeStatementSql(spec), 1, (Oid[]) {REGCLASSOID});
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare of the merge failed: %s", SPI_result_code_string(SPI_result));
+	elog(DEBUG1, "pg_medallion merge of %s: %s", spec->target_sql, MergeStatementSql(spec));
+
+	old = MemoryContextSwitchTo(merge_plan_context);
+	if (entry == NULL && list_length(merge_plans) >= MERGE_PLAN_LIMIT)
+	{
+		/* Sources that embed values in their text would grow the cache forever: drop the oldest. */
+		MergePlan  *oldest = linitial(merge_plans);
+
+		if (oldest->plan)
+			SPI_freeplan(oldest->plan);
+		pfree(oldest->key);
+		pfree(oldest);
+		merge_plans = list_delete_first(merge_plans);
+	}
+	if (entry == NULL)
+	{
+		entry = palloc0(sizeof(MergePlan));
+		entry->key = pstrdup(key);
+		merge_plans = lappend(merge_plans, entry);
+	}
+	MemoryContextSwitchTo(old);
+	entry->target = spec->target;
+	entry->state_table = spec->state_table;
+	entry->plan = plan;
+	SPI_keepplan(plan);
+	entry->valid = true;
+	return entry;
+}
+
+/* CheckWritable errors unless the caller may read and write a relation the merge writes. */
+static void
+CheckWritable(Oid relid, Oid target)
+{
+	AclMode		needed = ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE;
+
+	if (pg_class_aclmask(relid, GetUserId(), needed, ACLMASK_ALL) == needed)
+		return;
+	if (relid == target)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to merge into %s", RelationDisplayName(target)),
+				 errdetail("apply_changes needs SELECT, INSERT, UPDATE and DELETE on the target."),
+				 errhint("GRANT SELECT, INSERT, UPDATE, DELETE ON %s to this role.", RelationDisplayName(target))));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to merge into %s: its merge state %s is not writable by this role",
+					RelationDisplayName(target), RelationDisplayName(relid)),
+			 errdetail("The merge state belongs to the target's owner."),
+			 errhint("GRANT SELECT, INSERT, UPDATE, DELETE ON %s to this role, as on the target.",
+					 RelationDisplayName(relid))));
+}
+
+/* ReadArgs collects the call's arguments; NULL where a value is required is an error. */
+static void
+ReadArgs(FunctionCallInfo fcinfo, MergeArgs *a)
+{
+	static const char *const required[] = {"target", "source", "keys", "sequence_by"};
+	int			i;
+
+	for (i = 0; i < 4; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be NULL", required[i]),
+					 errhint("apply_changes needs a target, a source, keys and sequence_by.")));
+	memset(a, 0, sizeof(MergeArgs));
+	a->target = PG_GETARG_OID(0);
+	a->source = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	a->keys = TextArrayToList(PG_GETARG_DATUM(2), "keys");
+	a->sequence = TextArrayToList(PG_GETARG_DATUM(3), "sequence_by");
+	if (a->keys == NIL || a->sequence == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must name at least one column", a->keys == NIL ? "keys" : "sequence_by"),
+				 errhint("Keys identify a row; sequence_by orders its changes (last columns break ties).")));
+	if (!PG_ARGISNULL(4))
+		CheckExpression(a->delete_when = text_to_cstring(PG_GETARG_TEXT_PP(4)), "delete_when");
+	if (!PG_ARGISNULL(5))
+		CheckExpression(a->truncate_when = text_to_cstring(PG_GETARG_TEXT_PP(5)), "truncate_when");
+	if ((a->columns_given = !PG_ARGISNULL(6)))
+		a->columns = TextArrayToList(PG_GETARG_DATUM(6), "columns");
+	if (!PG_ARGISNULL(7))
+		a->except_columns = TextArrayToList(PG_GETARG_DATUM(7), "except_columns");
+	a->ignore_null_updates = !PG_ARGISNULL(8) && PG_GETARG_BOOL(8);
+	a->scd_type = PG_ARGISNULL(9) ? 1 : PG_GETARG_INT32(9);
+	if (a->scd_type != 1 && a->scd_type != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("scd_type must be 1 or 2, not %d", a->scd_type),
+				 errhint("1 keeps the current row per key; 2 keeps its history with _valid_from/_valid_to.")));
+	if ((a->track_given = !PG_ARGISNULL(10)))
+	{
+		if (a->scd_type != 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("track_history_columns needs scd_type 2"),
+					 errhint("Pass scd_type => 2, or leave track_history_columns out.")));
+		a->track = TextArrayToList(PG_GETARG_DATUM(10), "track_history_columns");
+	}
+}
+
+/*
+ * medallion_apply_changes merges a batch of changes into a target and
+ * returns one row of counts.  Everything happens in the caller's
+ * transaction, in one statement: the source is read once.
+ */
+Datum
+medallion_apply_changes(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MergeArgs	args;
+	MergePlan  *mp;
+	Datum		values[MERGE_RESULT_COLUMNS];
+	bool		nulls[MERGE_RESULT_COLUMNS] = {false};
+	Datum		target_arg;
+	int			rc;
+	int			i;
+
+	ReadArgs(fcinfo, &args);
+	CheckWritable(args.target, args.target);
+	InitMaterializedSRF(fcinfo, 0);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	mp = GetMergePlan(&args, fcinfo);
+	CheckWritable(mp->state_table, args.target);
+
+	/* Before the statement's snapshot: one merge per target at a time. */
+	LockRelationOid(mp->state_table, ExclusiveLock);
+
+	target_arg = ObjectIdGetDatum(args.target);
+	rc = SPI_execute_plan(mp->plan, &target_arg, NULL, false, 0);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "the merge statement returned %s", SPI_result_code_string(rc));
+	for (i = 0; i < MERGE_RESULT_COLUMNS; i++)
+	{
+		bool		isnull;
+
+		values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+	}
+	elog(DEBUG1, "pg_medallion merge of %s wrote %s merge state rows", RelationDisplayName(args.target),
+		 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, MERGE_RESULT_COLUMNS + 1));
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* medallion_drop_merge_state forgets a target's merge state; true if it had one.  Owner only. */
+Datum
+medallion_drop_merge_state(PG_FUNCTION_ARGS)
+{
+	Oid			target = PG_GETARG_OID(0);
+	Oid			state = InvalidOid;
+	bool		isnull;
+
+	if (!pg_class_ownercheck(target, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to drop its merge state", RelationDisplayName(target)),
+				 errhint("Run it as the target's owner.")));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT state_table::oid FROM medallion.apply_target WHERE target = $1", 1,
+							  (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(target)}, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading medallion.apply_target failed");
+	if (SPI_processed == 1)
+		state = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	if (!OidIsValid(state))
+		PG_RETURN_BOOL(false);
+	LockRelationOid(state, AccessExclusiveLock);
+	RunAsOwner(psprintf("DELETE FROM medallion.apply_target WHERE target = %u::oid;\nDROP TABLE IF EXISTS %s",
+						target, RelationDisplayName(state)), 0, NULL, NULL, SPI_OK_UTILITY);
+	PG_RETURN_BOOL(true);
+}

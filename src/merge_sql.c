@@ -1,0 +1,640 @@
+/*-------------------------------------------------------------------------
+ *
+ * merge_sql.c
+ *	  The SQL of apply_changes: one statement per call, made of CTEs.
+ *
+ * Every call runs a single statement, so the source (often a consume()
+ * that advances a watermark) is read exactly once and everything commits
+ * or fails together.  The CTEs of that statement, in order:
+ *
+ *   __src    the source once, applied columns cast to the target's types,
+ *            delete/truncate rules evaluated (feeds: pre-images of updates
+ *            that keep their key are dropped, others delete the old key)
+ *   __cls    count of rows per (key, sequence), to find duplicates
+ *   __chk    the reject reason of each row: NULL key, NULL sequence, or two
+ *            different changes with the same key and sequence
+ *   SCD1:  __win (newest change per key), __act (what to do with it, given
+ *          the target row, the key's tombstone and the newest truncate),
+ *          then INSERT / UPDATE / DELETE of the target and tombstone upkeep
+ *   SCD2:  new events go to the event log; for the keys they touch, the
+ *          whole history is recomputed from the log (so a late change lands
+ *          in the middle correctly) and diffed against the target
+ *
+ * Data-modifying CTEs of one statement must not touch the same row twice;
+ * each CTE below works on a disjoint set of keys, said next to it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "merge.h"
+
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+
+#define Q(name) quote_identifier(name)
+
+/* AppendColumns appends `alias."a", alias."b"` (no alias: bare names). */
+static void
+AppendColumns(StringInfo buf, const char *alias, List *cols)
+{
+	ListCell   *lc;
+
+	foreach(lc, cols)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		appendStringInfo(buf, "%s%s%s%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 alias ? alias : "", alias ? "." : "", Q(c->name));
+	}
+}
+
+/* AppendRow appends ROW(alias."a", ...): row comparison orders by sequence columns in priority. */
+static void
+AppendRow(StringInfo buf, const char *alias, List *cols)
+{
+	appendStringInfoString(buf, "ROW(");
+	AppendColumns(buf, alias, cols);
+	appendStringInfoChar(buf, ')');
+}
+
+/* AppendOrder appends `alias."a" DESC, ...` for ORDER BY. */
+static void
+AppendOrder(StringInfo buf, const char *alias, List *cols, const char *direction)
+{
+	ListCell   *lc;
+
+	foreach(lc, cols)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		appendStringInfo(buf, "%s%s%s%s %s", foreach_current_index(lc) > 0 ? ", " : "",
+						 alias ? alias : "", alias ? "." : "", Q(c->name), direction);
+	}
+}
+
+/* AppendEqual appends `a."k" = b."k" AND ...` (keys: the unique index guarantees equality). */
+static void
+AppendEqual(StringInfo buf, const char *a, const char *b, List *cols)
+{
+	ListCell   *lc;
+
+	foreach(lc, cols)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		appendStringInfo(buf, "%s%s.%s = %s.%s", foreach_current_index(lc) > 0 ? " AND " : "",
+						 a, Q(c->name), b, Q(c->name));
+	}
+}
+
+/* AppendSame appends a NULL-safe equality of every column (true for no columns); text for types without =. */
+static void
+AppendSame(StringInfo buf, const char *a, const char *b, List *cols)
+{
+	ListCell   *lc;
+
+	if (cols == NIL)
+	{
+		appendStringInfoString(buf, "true");
+		return;
+	}
+	foreach(lc, cols)
+	{
+		MergeColumn *c = lfirst(lc);
+		const char *cast = c->has_equality ? "" : "::pg_catalog.text";
+
+		appendStringInfo(buf, "%s%s.%s%s IS NOT DISTINCT FROM %s.%s%s",
+						 foreach_current_index(lc) > 0 ? " AND " : "",
+						 a, Q(c->name), cast, b, Q(c->name), cast);
+	}
+}
+
+/* AppendAnyNull appends `(alias."a" IS NULL OR ...)`. */
+static void
+AppendAnyNull(StringInfo buf, const char *alias, List *cols)
+{
+	ListCell   *lc;
+
+	appendStringInfoChar(buf, '(');
+	foreach(lc, cols)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		appendStringInfo(buf, "%s%s.%s IS NULL", foreach_current_index(lc) > 0 ? " OR " : "",
+						 alias, Q(c->name));
+	}
+	appendStringInfoChar(buf, ')');
+}
+
+/* FindApplied returns the applied column of that name, or NULL. */
+static MergeColumn *
+FindApplied(const MergeSpec *spec, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, spec->applied)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		if (strcmp(c->name, name) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/*
+ * AppendCommonCtes appends __raw (feeds), __src, __cls, __conflict and
+ * __chk: the source read once, typed, and every row's reject reason.
+ */
+static void
+AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
+{
+	ListCell   *lc;
+	const char *from = spec->source_from;
+
+	appendStringInfoString(buf, "WITH ");
+	if (spec->pair_preimages)
+	{
+		appendStringInfo(buf, "\"__raw\" AS MATERIALIZED (SELECT * FROM %s AS \"__s\"),\n", from);
+		from = "\"__raw\"";
+	}
+
+	appendStringInfoString(buf, "\"__src\" AS MATERIALIZED (\n  SELECT ");
+	foreach(lc, spec->source_columns)
+	{
+		const char *name = lfirst(lc);
+		MergeColumn *c = FindApplied(spec, name);
+
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoString(buf, ", ");
+		if (c)
+			appendStringInfo(buf, "CAST(\"__s\".%s AS %s) AS %s", Q(name), c->type_sql, Q(name));
+		else
+			appendStringInfo(buf, "\"__s\".%s", Q(name));
+	}
+	appendStringInfo(buf, ",\n    COALESCE((%s), false) AS \"__m_del\", COALESCE((%s), false) AS \"__m_trunc\"\n"
+					 "  FROM %s AS \"__s\"",
+					 spec->delete_expr, spec->truncate_expr, from);
+	if (spec->pair_preimages)
+	{
+		/* An update that keeps its key: its post-image (next order key, same version) replaces it. */
+		appendStringInfoString(buf,
+							   "\n  WHERE NOT (\"__s\".\"_change_type\" = 'update_preimage' AND EXISTS ("
+							   "SELECT 1 FROM \"__raw\" AS \"__p\" WHERE \"__p\".\"_change_type\" = 'update_postimage'"
+							   " AND \"__p\".\"_commit_version\" = \"__s\".\"_commit_version\""
+							   " AND \"__p\".\"_change_seq\" = \"__s\".\"_change_seq\" + 1 AND ");
+		AppendEqual(buf, "\"__p\"", "\"__s\"", spec->keys);
+		appendStringInfoString(buf, "))");
+	}
+	appendStringInfoString(buf, "\n),\n");
+
+	appendStringInfoString(buf, "\"__cls\" AS MATERIALIZED (\n  SELECT \"__c\".*, pg_catalog.count(*) OVER (PARTITION BY ");
+	AppendColumns(buf, "\"__c\"", spec->keys);
+	appendStringInfoString(buf, ", ");
+	AppendColumns(buf, "\"__c\"", spec->sequence);
+	appendStringInfoString(buf, ") AS \"__m_n\" FROM \"__src\" AS \"__c\"\n),\n");
+
+	/* Same key and sequence but different content: nothing says which is right. */
+	appendStringInfoString(buf, "\"__conflict\" AS MATERIALIZED (\n  SELECT ");
+	AppendColumns(buf, NULL, spec->keys);
+	appendStringInfoString(buf, ", ");
+	AppendColumns(buf, NULL, spec->sequence);
+	appendStringInfoString(buf, " FROM \"__cls\" WHERE \"__m_n\" > 1 AND NOT \"__m_trunc\" GROUP BY ");
+	AppendColumns(buf, NULL, spec->keys);
+	appendStringInfoString(buf, ", ");
+	AppendColumns(buf, NULL, spec->sequence);
+	appendStringInfoString(buf, "\n  HAVING pg_catalog.count(DISTINCT ROW(");
+	AppendColumns(buf, NULL, spec->applied);
+	appendStringInfoString(buf, ", \"__m_del\")::pg_catalog.text) > 1\n),\n");
+
+	appendStringInfoString(buf, "\"__chk\" AS MATERIALIZED (\n  SELECT \"__c\".*, CASE\n    WHEN \"__c\".\"__m_trunc\" THEN ");
+	if (spec->scd_type == 2)
+		appendStringInfoString(buf, "'truncate is not supported with scd_type 2'");
+	else
+	{
+		appendStringInfoString(buf, "CASE WHEN ");
+		AppendAnyNull(buf, "\"__c\"", spec->sequence);
+		appendStringInfoString(buf, " THEN 'null sequence' END");
+	}
+	appendStringInfoString(buf, "\n    WHEN ");
+	AppendAnyNull(buf, "\"__c\"", spec->keys);
+	appendStringInfoString(buf, " THEN 'null key'\n    WHEN ");
+	AppendAnyNull(buf, "\"__c\"", spec->sequence);
+	appendStringInfoString(buf, " THEN 'null sequence'\n"
+						   "    WHEN \"__c\".\"__m_n\" > 1 AND EXISTS (SELECT 1 FROM \"__conflict\" AS \"__x\" WHERE ");
+	AppendEqual(buf, "\"__x\"", "\"__c\"", spec->keys);
+	appendStringInfoString(buf, " AND ");
+	AppendEqual(buf, "\"__x\"", "\"__c\"", spec->sequence);
+	appendStringInfoString(buf, ") THEN 'conflicting changes with the same key and sequence'\n"
+						   "  END AS \"__m_reason\" FROM \"__cls\" AS \"__c\"\n),\n");
+
+	/* Rejected rows go to quarantine with every source column. */
+	appendStringInfo(buf, "\"__quar\" AS (\n  INSERT INTO medallion.quarantine (target, reason, record, run_id)\n"
+					 "  SELECT $1, \"__c\".\"__m_reason\", (SELECT pg_catalog.to_jsonb(\"__r\") FROM (SELECT ");
+	foreach(lc, spec->source_columns)
+		appendStringInfo(buf, "%s\"__c\".%s", foreach_current_index(lc) > 0 ? ", " : "", Q(lfirst(lc)));
+	appendStringInfoString(buf, ") AS \"__r\"),\n"
+						   "    pg_catalog.current_setting('pg_medallion.run_id', true)\n"
+						   "  FROM \"__chk\" AS \"__c\" WHERE \"__c\".\"__m_reason\" IS NOT NULL\n"
+						   "  ON CONFLICT (target, reason, pg_catalog.md5(record::pg_catalog.text)) DO NOTHING RETURNING 1\n),\n");
+}
+
+/*
+ * AppendScd1 appends the SCD type 1 merge.  Tombstone table: keys,
+ * sequence, _truncate (one row with NULL keys holds the newest truncate).
+ */
+static void
+AppendScd1(StringInfo buf, const MergeSpec *spec)
+{
+	ListCell   *lc;
+	const char *t = spec->target_sql;
+	const char *tb = spec->state_sql;
+
+	/* The batch's newest truncate, when newer than the stored one. */
+	appendStringInfoString(buf, "\"__newtr\" AS MATERIALIZED (\n  SELECT \"__b\".* FROM (SELECT ");
+	AppendColumns(buf, NULL, spec->sequence);
+	appendStringInfoString(buf, " FROM \"__chk\" WHERE \"__m_trunc\" AND \"__m_reason\" IS NULL ORDER BY ");
+	AppendOrder(buf, NULL, spec->sequence, "DESC");
+	appendStringInfo(buf, " LIMIT 1) AS \"__b\"\n  WHERE NOT EXISTS (SELECT 1 FROM %s AS \"__m\" WHERE \"__m\".\"_truncate\" AND ", tb);
+	AppendRow(buf, "\"__m\"", spec->sequence);
+	appendStringInfoString(buf, " >= ");
+	AppendRow(buf, "\"__b\"", spec->sequence);
+	appendStringInfoString(buf, ")\n),\n");
+
+	/* The newest truncate overall: changes at or before it are stale. */
+	appendStringInfoString(buf, "\"__tr\" AS MATERIALIZED (\n  SELECT * FROM (SELECT ");
+	AppendColumns(buf, NULL, spec->sequence);
+	appendStringInfoString(buf, " FROM \"__newtr\" UNION ALL SELECT ");
+	AppendColumns(buf, NULL, spec->sequence);
+	appendStringInfo(buf, " FROM %s WHERE \"_truncate\") AS \"__t\" ORDER BY ", tb);
+	AppendOrder(buf, NULL, spec->sequence, "DESC");
+	appendStringInfoString(buf, " LIMIT 1\n),\n");
+
+	/* Per key, the newest valid change of the batch wins. */
+	appendStringInfoString(buf, "\"__win\" AS MATERIALIZED (\n  SELECT DISTINCT ON (");
+	AppendColumns(buf, NULL, spec->keys);
+	appendStringInfoString(buf, ") * FROM \"__chk\" WHERE \"__m_reason\" IS NULL AND NOT \"__m_trunc\" ORDER BY ");
+	AppendColumns(buf, NULL, spec->keys);
+	appendStringInfoString(buf, ", ");
+	AppendOrder(buf, NULL, spec->sequence, "DESC");
+	appendStringInfoString(buf, "\n),\n");
+
+	/* What the winner does, against the target row, its tombstone and the newest truncate. */
+	appendStringInfoString(buf, "\"__act\" AS MATERIALIZED (\n  SELECT \"__w\".*, CASE\n    WHEN \"__r\".");
+	appendStringInfoString(buf, Q(((MergeColumn *) linitial(spec->sequence))->name));
+	appendStringInfoString(buf, " IS NOT NULL AND ");
+	AppendRow(buf, "\"__w\"", spec->sequence);
+	appendStringInfoString(buf, " <= ");
+	AppendRow(buf, "\"__r\"", spec->sequence);
+	appendStringInfo(buf, " THEN 'stale'\n    WHEN \"__t\".%s IS NOT NULL AND ",
+					 Q(((MergeColumn *) linitial(spec->keys))->name));
+	AppendRow(buf, "\"__t\"", spec->sequence);
+	appendStringInfoString(buf, " > ");
+	AppendRow(buf, "\"__w\"", spec->sequence);
+	appendStringInfo(buf, " THEN 'stale'\n    WHEN \"__t\".%s IS NOT NULL AND ",
+					 Q(((MergeColumn *) linitial(spec->keys))->name));
+	AppendRow(buf, "\"__t\"", spec->sequence);
+	appendStringInfoString(buf, " = ");
+	AppendRow(buf, "\"__w\"", spec->sequence);
+	appendStringInfo(buf, " THEN 'same'\n    WHEN \"__t\".%s IS NULL AND \"__b\".%s IS NOT NULL AND ",
+					 Q(((MergeColumn *) linitial(spec->keys))->name),
+					 Q(((MergeColumn *) linitial(spec->keys))->name));
+	AppendRow(buf, "\"__b\"", spec->sequence);
+	appendStringInfoString(buf, " > ");
+	AppendRow(buf, "\"__w\"", spec->sequence);
+	appendStringInfo(buf, " THEN 'stale'\n    WHEN \"__t\".%s IS NULL AND \"__b\".%s IS NOT NULL AND ",
+					 Q(((MergeColumn *) linitial(spec->keys))->name),
+					 Q(((MergeColumn *) linitial(spec->keys))->name));
+	AppendRow(buf, "\"__b\"", spec->sequence);
+	appendStringInfoString(buf, " = ");
+	AppendRow(buf, "\"__w\"", spec->sequence);
+	appendStringInfo(buf, " THEN 'same'\n"
+					 "    WHEN \"__w\".\"__m_del\" AND \"__t\".%s IS NOT NULL THEN 'delete'\n"
+					 "    WHEN \"__w\".\"__m_del\" THEN 'tombstone'\n"
+					 "    WHEN \"__t\".%s IS NOT NULL THEN 'update'\n"
+					 "    ELSE 'insert' END AS \"__m_action\"\n"
+					 "  FROM \"__win\" AS \"__w\"\n  LEFT JOIN %s AS \"__t\" ON ",
+					 Q(((MergeColumn *) linitial(spec->keys))->name),
+					 Q(((MergeColumn *) linitial(spec->keys))->name), t);
+	AppendEqual(buf, "\"__t\"", "\"__w\"", spec->keys);
+	appendStringInfo(buf, "\n  LEFT JOIN %s AS \"__b\" ON ", tb);
+	AppendEqual(buf, "\"__b\"", "\"__w\"", spec->keys);
+	appendStringInfoString(buf, "\n  LEFT JOIN \"__tr\" AS \"__r\" ON true\n),\n");
+
+	/* Keys with action insert. */
+	appendStringInfo(buf, "\"__ins\" AS (\n  INSERT INTO %s (", t);
+	AppendColumns(buf, NULL, spec->applied);
+	appendStringInfoString(buf, ") SELECT ");
+	AppendColumns(buf, NULL, spec->applied);
+	appendStringInfoString(buf, " FROM \"__act\" WHERE \"__m_action\" = 'insert' RETURNING 1\n),\n");
+
+	/* Keys with action update. */
+	appendStringInfo(buf, "\"__upd\" AS (\n  UPDATE %s AS \"__t\" SET ", t);
+	foreach(lc, spec->sequence)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		appendStringInfo(buf, "%s%s = \"__a\".%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 Q(c->name), Q(c->name));
+	}
+	foreach(lc, spec->values)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		if (spec->ignore_null_updates)
+			appendStringInfo(buf, ", %s = COALESCE(\"__a\".%s, \"__t\".%s)", Q(c->name), Q(c->name), Q(c->name));
+		else
+			appendStringInfo(buf, ", %s = \"__a\".%s", Q(c->name), Q(c->name));
+	}
+	appendStringInfoString(buf, "\n  FROM \"__act\" AS \"__a\" WHERE \"__a\".\"__m_action\" = 'update' AND ");
+	AppendEqual(buf, "\"__t\"", "\"__a\"", spec->keys);
+	appendStringInfoString(buf, " RETURNING 1\n),\n");
+
+	/* Keys with action delete. */
+	appendStringInfo(buf, "\"__del\" AS (\n  DELETE FROM %s AS \"__t\" USING \"__act\" AS \"__a\" "
+					 "WHERE \"__a\".\"__m_action\" = 'delete' AND ", t);
+	AppendEqual(buf, "\"__t\"", "\"__a\"", spec->keys);
+	appendStringInfoString(buf, " RETURNING 1\n),\n");
+
+	/* A new truncate removes rows older than it, except keys updated or deleted above. */
+	appendStringInfo(buf, "\"__tdel\" AS (\n  DELETE FROM %s AS \"__t\" USING \"__newtr\" AS \"__n\" WHERE (", t);
+	AppendRow(buf, "\"__t\"", spec->sequence);
+	appendStringInfoString(buf, " >= ");
+	AppendRow(buf, "\"__n\"", spec->sequence);
+	appendStringInfoString(buf, ") IS NOT TRUE\n    AND NOT EXISTS (SELECT 1 FROM \"__act\" AS \"__a\" "
+						   "WHERE \"__a\".\"__m_action\" IN ('update', 'delete') AND ");
+	AppendEqual(buf, "\"__a\"", "\"__t\"", spec->keys);
+	appendStringInfoString(buf, ") RETURNING 1\n),\n");
+
+	/* Tombstones: keys with action delete or tombstone (their stored tombstone, if any, is older). */
+	appendStringInfo(buf, "\"__tomb\" AS (\n  INSERT INTO %s AS \"__b\" (", tb);
+	AppendColumns(buf, NULL, spec->keys);
+	appendStringInfoString(buf, ", ");
+	AppendColumns(buf, NULL, spec->sequence);
+	appendStringInfoString(buf, ") SELECT ");
+	AppendColumns(buf, NULL, spec->keys);
+	appendStringInfoString(buf, ", ");
+	AppendColumns(buf, NULL, spec->sequence);
+	appendStringInfoString(buf, " FROM \"__act\" WHERE \"__m_action\" IN ('delete', 'tombstone')\n  ON CONFLICT (");
+	AppendColumns(buf, NULL, spec->keys);
+	appendStringInfoString(buf, ") DO UPDATE SET ");
+	foreach(lc, spec->sequence)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		appendStringInfo(buf, "%s = EXCLUDED.%s, ", Q(c->name), Q(c->name));
+	}
+	appendStringInfoString(buf, "\"_deleted_at\" = pg_catalog.now() RETURNING 1\n),\n");
+
+	/* Keys inserted again (newer than their tombstone) drop it. */
+	appendStringInfo(buf, "\"__untomb\" AS (\n  DELETE FROM %s AS \"__b\" USING \"__act\" AS \"__a\" "
+					 "WHERE \"__a\".\"__m_action\" = 'insert' AND ", tb);
+	AppendEqual(buf, "\"__b\"", "\"__a\"", spec->keys);
+	appendStringInfoString(buf, " RETURNING 1\n),\n");
+
+	/* The truncate marker row (NULL keys) is replaced by a newer one. */
+	appendStringInfo(buf, "\"__unmark\" AS (\n  DELETE FROM %s AS \"__b\" WHERE \"__b\".\"_truncate\" "
+					 "AND EXISTS (SELECT 1 FROM \"__newtr\") RETURNING 1\n),\n", tb);
+	appendStringInfo(buf, "\"__mark\" AS (\n  INSERT INTO %s (", tb);
+	AppendColumns(buf, NULL, spec->sequence);
+	appendStringInfoString(buf, ", \"_truncate\") SELECT ");
+	AppendColumns(buf, NULL, spec->sequence);
+	appendStringInfoString(buf, ", true FROM \"__newtr\" RETURNING 1\n)\n");
+
+	appendStringInfoString(buf,
+						   "SELECT (SELECT pg_catalog.count(*) FROM \"__ins\"),\n"
+						   "  (SELECT pg_catalog.count(*) FROM \"__upd\"),\n"
+						   "  (SELECT pg_catalog.count(*) FROM \"__del\") + (SELECT pg_catalog.count(*) FROM \"__tdel\"),\n"
+						   "  (SELECT pg_catalog.count(*) FROM \"__act\" WHERE \"__m_action\" IN ('same', 'tombstone')),\n"
+						   "  (SELECT pg_catalog.count(*) FROM \"__chk\" WHERE \"__m_reason\" IS NULL AND NOT \"__m_trunc\")\n"
+						   "    - (SELECT pg_catalog.count(*) FROM \"__win\")\n"
+						   "    + (SELECT pg_catalog.count(*) FROM \"__act\" WHERE \"__m_action\" = 'stale'),\n"
+						   "  (SELECT pg_catalog.count(*) FROM \"__chk\" WHERE \"__m_reason\" IS NOT NULL),\n"
+						   "  (SELECT pg_catalog.count(*) FROM \"__quar\") + (SELECT pg_catalog.count(*) FROM \"__tomb\")\n"
+						   "    + (SELECT pg_catalog.count(*) FROM \"__untomb\")\n"
+						   "    + (SELECT pg_catalog.count(*) FROM \"__unmark\") + (SELECT pg_catalog.count(*) FROM \"__mark\")");
+}
+
+/*
+ * AppendScd2 appends the SCD type 2 merge.  Event log: keys, sequence,
+ * values, _deleted; one row per (key, sequence) ever applied.  History row
+ * of a version: the sequence of the event that opened it, _valid_from = its
+ * first sequence column, _valid_to = the first sequence column of the event
+ * that ended it (NULL while current); tracked values from the opening event,
+ * untracked values from the version's newest event.
+ */
+static void
+AppendScd2(StringInfo buf, const MergeSpec *spec)
+{
+	ListCell   *lc;
+	const char *t = spec->target_sql;
+	const char *ev = spec->state_sql;
+	const char *s1 = Q(((MergeColumn *) linitial(spec->sequence))->name);
+
+	/* One row per (key, sequence); exact duplicates collapse. */
+	appendStringInfoString(buf, "\"__ok\" AS MATERIALIZED (\n  SELECT DISTINCT ON (");
+	AppendColumns(buf, NULL, spec->keys);
+	appendStringInfoString(buf, ", ");
+	AppendColumns(buf, NULL, spec->sequence);
+	appendStringInfoString(buf, ") * FROM \"__chk\" WHERE \"__m_reason\" IS NULL\n),\n");
+
+	/* Events not in the log yet: a (key, sequence) applied before is already reflected. */
+	appendStringInfo(buf, "\"__new\" AS MATERIALIZED (\n  SELECT \"__o\".* FROM \"__ok\" AS \"__o\" "
+					 "WHERE NOT EXISTS (SELECT 1 FROM %s AS \"__e\" WHERE ", ev);
+	AppendEqual(buf, "\"__e\"", "\"__o\"", spec->keys);
+	appendStringInfoString(buf, " AND ");
+	AppendEqual(buf, "\"__e\"", "\"__o\"", spec->sequence);
+	appendStringInfoString(buf, ")\n),\n");
+
+	appendStringInfo(buf, "\"__log\" AS (\n  INSERT INTO %s (", ev);
+	AppendColumns(buf, NULL, spec->keys);
+	appendStringInfoString(buf, ", ");
+	AppendColumns(buf, NULL, spec->sequence);
+	foreach(lc, spec->values)
+		appendStringInfo(buf, ", %s", Q(((MergeColumn *) lfirst(lc))->name));
+	appendStringInfoString(buf, ", \"_deleted\") SELECT ");
+	AppendColumns(buf, NULL, spec->keys);
+	appendStringInfoString(buf, ", ");
+	AppendColumns(buf, NULL, spec->sequence);
+	foreach(lc, spec->values)
+		appendStringInfo(buf, ", %s", Q(((MergeColumn *) lfirst(lc))->name));
+	appendStringInfoString(buf, ", \"__m_del\" FROM \"__new\" RETURNING 1\n),\n");
+
+	appendStringInfoString(buf, "\"__keys\" AS MATERIALIZED (\n  SELECT DISTINCT ");
+	AppendColumns(buf, NULL, spec->keys);
+	appendStringInfoString(buf, " FROM \"__new\"\n),\n");
+
+	/* Every event of the touched keys: the log (without this statement's inserts) plus the new ones. */
+	appendStringInfoString(buf, "\"__all\" AS MATERIALIZED (\n  SELECT ");
+	AppendColumns(buf, "\"__e\"", spec->keys);
+	appendStringInfoString(buf, ", ");
+	AppendColumns(buf, "\"__e\"", spec->sequence);
+	foreach(lc, spec->values)
+		appendStringInfo(buf, ", \"__e\".%s", Q(((MergeColumn *) lfirst(lc))->name));
+	appendStringInfo(buf, ", \"__e\".\"_deleted\" FROM %s AS \"__e\" WHERE EXISTS (SELECT 1 FROM \"__keys\" AS \"__k\" WHERE ", ev);
+	AppendEqual(buf, "\"__k\"", "\"__e\"", spec->keys);
+	appendStringInfoString(buf, ")\n  UNION ALL SELECT ");
+	AppendColumns(buf, NULL, spec->keys);
+	appendStringInfoString(buf, ", ");
+	AppendColumns(buf, NULL, spec->sequence);
+	foreach(lc, spec->values)
+		appendStringInfo(buf, ", %s", Q(((MergeColumn *) lfirst(lc))->name));
+	appendStringInfoString(buf, ", \"__m_del\" FROM \"__new\"\n),\n");
+
+	/* An upsert opens a version after a delete, at the start, or when a tracked column changes. */
+	appendStringInfoString(buf, "\"__mark\" AS MATERIALIZED (\n  SELECT \"__a\".*, CASE WHEN \"__a\".\"_deleted\" THEN 0\n"
+						   "    WHEN (pg_catalog.lag(\"__a\".\"_deleted\") OVER \"__w\") IS DISTINCT FROM false THEN 1\n"
+						   "    WHEN ");
+	if (spec->tracked == NIL)
+		appendStringInfoString(buf, "true");
+	foreach(lc, spec->tracked)
+	{
+		MergeColumn *c = lfirst(lc);
+		const char *cast = c->has_equality ? "" : "::pg_catalog.text";
+
+		appendStringInfo(buf, "%s(pg_catalog.lag(\"__a\".%s%s) OVER \"__w\") IS NOT DISTINCT FROM \"__a\".%s%s",
+						 foreach_current_index(lc) > 0 ? " AND " : "", Q(c->name), cast, Q(c->name), cast);
+	}
+	appendStringInfo(buf, " THEN 0 ELSE 1 END AS \"__m_start\",\n"
+					 "    pg_catalog.lead(\"__a\".%s) OVER \"__w\" AS \"__m_next\"\n"
+					 "  FROM \"__all\" AS \"__a\" WINDOW \"__w\" AS (PARTITION BY ", s1);
+	AppendColumns(buf, "\"__a\"", spec->keys);
+	appendStringInfoString(buf, " ORDER BY ");
+	AppendOrder(buf, "\"__a\"", spec->sequence, "ASC");
+	appendStringInfoString(buf, ")\n),\n");
+
+	appendStringInfoString(buf, "\"__grp\" AS MATERIALIZED (\n  SELECT \"__m\".*, pg_catalog.sum(\"__m\".\"__m_start\") OVER (PARTITION BY ");
+	AppendColumns(buf, "\"__m\"", spec->keys);
+	appendStringInfoString(buf, " ORDER BY ");
+	AppendOrder(buf, "\"__m\"", spec->sequence, "ASC");
+	appendStringInfoString(buf, " ROWS UNBOUNDED PRECEDING) AS \"__m_g\" FROM \"__mark\" AS \"__m\"\n),\n");
+
+	/* The wanted history of the touched keys: one row per version. */
+	/* Qualified throughout: in ORDER BY a bare name would mean the output column (first_value). */
+	appendStringInfoString(buf, "\"__want\" AS MATERIALIZED (\n  SELECT DISTINCT ON (");
+	AppendColumns(buf, "\"__g\"", spec->keys);
+	appendStringInfoString(buf, ", \"__g\".\"__m_g\") ");
+	AppendColumns(buf, "\"__g\"", spec->keys);
+	foreach(lc, spec->sequence)
+		appendStringInfo(buf, ", pg_catalog.first_value(\"__g\".%s) OVER \"__v\" AS %s",
+						 Q(((MergeColumn *) lfirst(lc))->name), Q(((MergeColumn *) lfirst(lc))->name));
+	foreach(lc, spec->values)
+		appendStringInfo(buf, ", \"__g\".%s", Q(((MergeColumn *) lfirst(lc))->name));
+	appendStringInfo(buf, ",\n    pg_catalog.first_value(\"__g\".%s) OVER \"__v\" AS \"_valid_from\", "
+					 "\"__g\".\"__m_next\" AS \"_valid_to\"\n"
+					 "  FROM \"__grp\" AS \"__g\" WHERE NOT \"__g\".\"_deleted\"\n  WINDOW \"__v\" AS (PARTITION BY ", s1);
+	AppendColumns(buf, "\"__g\"", spec->keys);
+	appendStringInfoString(buf, ", \"__g\".\"__m_g\" ORDER BY ");
+	AppendOrder(buf, "\"__g\"", spec->sequence, "ASC");
+	appendStringInfoString(buf, ")\n  ORDER BY ");
+	AppendColumns(buf, "\"__g\"", spec->keys);
+	appendStringInfoString(buf, ", \"__g\".\"__m_g\", ");
+	AppendOrder(buf, "\"__g\"", spec->sequence, "DESC");
+	appendStringInfoString(buf, "\n),\n");
+
+	/* Diff against the target, each on disjoint rows: same (key, sequence) updated, others inserted or deleted. */
+	appendStringInfo(buf, "\"__upd\" AS (\n  UPDATE %s AS \"__t\" SET \"_valid_from\" = \"__v\".\"_valid_from\", "
+					 "\"_valid_to\" = \"__v\".\"_valid_to\"", t);
+	foreach(lc, spec->values)
+		appendStringInfo(buf, ", %s = \"__v\".%s", Q(((MergeColumn *) lfirst(lc))->name),
+						 Q(((MergeColumn *) lfirst(lc))->name));
+	appendStringInfoString(buf, "\n  FROM \"__want\" AS \"__v\" WHERE ");
+	AppendEqual(buf, "\"__t\"", "\"__v\"", spec->keys);
+	appendStringInfoString(buf, " AND ");
+	AppendEqual(buf, "\"__t\"", "\"__v\"", spec->sequence);
+	appendStringInfoString(buf, "\n    AND NOT (\"__t\".\"_valid_from\" IS NOT DISTINCT FROM \"__v\".\"_valid_from\" "
+						   "AND \"__t\".\"_valid_to\" IS NOT DISTINCT FROM \"__v\".\"_valid_to\" AND ");
+	AppendSame(buf, "\"__t\"", "\"__v\"", spec->values);
+	appendStringInfoString(buf, ") RETURNING 1\n),\n");
+
+	appendStringInfo(buf, "\"__ins\" AS (\n  INSERT INTO %s (", t);
+	AppendColumns(buf, NULL, spec->keys);
+	appendStringInfoString(buf, ", ");
+	AppendColumns(buf, NULL, spec->sequence);
+	foreach(lc, spec->values)
+		appendStringInfo(buf, ", %s", Q(((MergeColumn *) lfirst(lc))->name));
+	appendStringInfoString(buf, ", \"_valid_from\", \"_valid_to\") SELECT ");
+	AppendColumns(buf, "\"__v\"", spec->keys);
+	appendStringInfoString(buf, ", ");
+	AppendColumns(buf, "\"__v\"", spec->sequence);
+	foreach(lc, spec->values)
+		appendStringInfo(buf, ", \"__v\".%s", Q(((MergeColumn *) lfirst(lc))->name));
+	appendStringInfo(buf, ", \"__v\".\"_valid_from\", \"__v\".\"_valid_to\"\n  FROM \"__want\" AS \"__v\" "
+					 "WHERE NOT EXISTS (SELECT 1 FROM %s AS \"__t\" WHERE ", t);
+	AppendEqual(buf, "\"__t\"", "\"__v\"", spec->keys);
+	appendStringInfoString(buf, " AND ");
+	AppendEqual(buf, "\"__t\"", "\"__v\"", spec->sequence);
+	appendStringInfoString(buf, ") RETURNING 1\n),\n");
+
+	appendStringInfo(buf, "\"__del\" AS (\n  DELETE FROM %s AS \"__t\" WHERE EXISTS (SELECT 1 FROM \"__keys\" AS \"__k\" WHERE ", t);
+	AppendEqual(buf, "\"__k\"", "\"__t\"", spec->keys);
+	appendStringInfoString(buf, ")\n    AND NOT EXISTS (SELECT 1 FROM \"__want\" AS \"__v\" WHERE ");
+	AppendEqual(buf, "\"__t\"", "\"__v\"", spec->keys);
+	appendStringInfoString(buf, " AND ");
+	AppendEqual(buf, "\"__t\"", "\"__v\"", spec->sequence);
+	appendStringInfoString(buf, ") RETURNING 1\n)\n");
+
+	appendStringInfoString(buf,
+						   "SELECT (SELECT pg_catalog.count(*) FROM \"__ins\"),\n"
+						   "  (SELECT pg_catalog.count(*) FROM \"__upd\"),\n"
+						   "  (SELECT pg_catalog.count(*) FROM \"__del\"),\n"
+						   "  (SELECT pg_catalog.count(*) FROM \"__chk\" WHERE \"__m_reason\" IS NULL)\n"
+						   "    - (SELECT pg_catalog.count(*) FROM \"__new\"),\n"
+						   "  0::bigint,\n"
+						   "  (SELECT pg_catalog.count(*) FROM \"__chk\" WHERE \"__m_reason\" IS NOT NULL),\n"
+						   "  (SELECT pg_catalog.count(*) FROM \"__log\") + (SELECT pg_catalog.count(*) FROM \"__quar\")");
+}
+
+/* MergeStatementSql returns the whole statement of one apply_changes call ($1 = target regclass). */
+char *
+MergeStatementSql(const MergeSpec *spec)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	AppendCommonCtes(&buf, spec);
+	if (spec->scd_type == 1)
+		AppendScd1(&buf, spec);
+	else
+		AppendScd2(&buf, spec);
+	return buf.data;
+}
+
+/* MergeStateTableSql returns the CREATE TABLE and index of a target's merge state table. */
+char *
+MergeStateTableSql(const MergeSpec *spec, const char *state_name)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	List	   *ks = list_concat_copy(spec->keys, spec->sequence);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "CREATE TABLE %s (", state_name);
+	foreach(lc, ks)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		appendStringInfo(&buf, "%s%s %s", foreach_current_index(lc) > 0 ? ", " : "", Q(c->name), c->type_sql);
+	}
+	if (spec->scd_type == 1)
+	{
+		appendStringInfo(&buf, ", \"_truncate\" boolean NOT NULL DEFAULT false, "
+						 "\"_deleted_at\" timestamptz NOT NULL DEFAULT pg_catalog.now());\n"
+						 "CREATE UNIQUE INDEX ON %s (", state_name);
+		AppendColumns(&buf, NULL, spec->keys);
+	}
+	else
+	{
+		foreach(lc, spec->values)
+		{
+			MergeColumn *c = lfirst(lc);
+
+			appendStringInfo(&buf, ", %s %s", Q(c->name), c->type_sql);
+		}
+		appendStringInfo(&buf, ", \"_deleted\" boolean NOT NULL, "
+						 "\"_applied_at\" timestamptz NOT NULL DEFAULT pg_catalog.now());\n"
+						 "CREATE UNIQUE INDEX ON %s (", state_name);
+		AppendColumns(&buf, NULL, ks);
+	}
+	appendStringInfoString(&buf, ")");
+	return buf.data;
+}
