@@ -591,6 +591,13 @@ COMMENT ON FUNCTION medallion.apply_changes(regclass, text, text[], text[], text
 	'Merges a batch of changes into a target table idempotently: newest sequence per key wins, '
 	'stale and duplicate changes are skipped, deletes leave tombstones, SCD type 1 or 2';
 
+CREATE FUNCTION medallion._merge_tally(kind integer, n bigint)
+RETURNS boolean
+LANGUAGE C VOLATILE COST 1000
+AS 'MODULE_PATHNAME', 'medallion_merge_tally';
+COMMENT ON FUNCTION medallion._merge_tally(integer, bigint) IS
+	'Internal: counts what a running apply_changes skipped; does nothing outside one';
+
 CREATE FUNCTION medallion.drop_merge_state(target regclass)
 RETURNS boolean
 LANGUAGE C

@@ -43,6 +43,9 @@ typedef struct MergeSpec
 	bool		ignore_null_updates;
 } MergeSpec;
 
+/* merge.c */
+extern void MergeInit(void);
+
 /* merge_sql.c */
 extern char *MergeStatementSql(const MergeSpec *spec);
 extern char *MergeStateTableSql(const MergeSpec *spec, const char *state_name);

@@ -9,6 +9,7 @@
  *-------------------------------------------------------------------------
  */
 #include "pg_medallion.h"
+#include "merge.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -59,6 +60,7 @@ _PG_init(void)
 	MarkGUCPrefixReserved("pg_medallion");
 
 	CaptureCacheInit();
+	MergeInit();
 	if (process_shared_preload_libraries_in_progress)
 		RegisterTickerWorker();
 }

@@ -25,6 +25,7 @@
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -48,8 +49,20 @@
 
 PG_FUNCTION_INFO_V1(medallion_apply_changes);
 PG_FUNCTION_INFO_V1(medallion_drop_merge_state);
+PG_FUNCTION_INFO_V1(medallion_merge_tally);
 
 #define MERGE_RESULT_COLUMNS 6
+
+/*
+ * Counts of the running merge, in result column order (inserted, updated,
+ * deleted, unchanged, stale_skipped, rejected).  The SCD1 statement is a
+ * MERGE, which returns no rows: the executor's own MERGE counters give
+ * inserted/updated/deleted (read in an ExecutorEnd hook), and
+ * medallion._merge_tally adds the rest from inside the statement.
+ */
+static int64 merge_tally[MERGE_RESULT_COLUMNS];
+static bool merge_tally_active = false;
+static ExecutorEnd_hook_type prev_executor_end = NULL;
 #define MERGE_PLAN_LIMIT 64
 
 /* Columns of feed readers that are metadata, not data: never applied unless named. */
@@ -784,6 +797,65 @@ ReadArgs(FunctionCallInfo fcinfo, MergeArgs *a)
 	}
 }
 
+/* MergeExecutorEnd reads the executor's MERGE counters of the merge statement while one runs. */
+static void
+MergeExecutorEnd(QueryDesc *queryDesc)
+{
+	/* Nested statements (triggers on the target) end first; the merge's own MERGE ends last. */
+	if (merge_tally_active && queryDesc->operation == CMD_MERGE && queryDesc->planstate &&
+		IsA(queryDesc->planstate, ModifyTableState))
+	{
+		ModifyTableState *mt = (ModifyTableState *) queryDesc->planstate;
+
+		merge_tally[0] = (int64) mt->mt_merge_inserted;
+		merge_tally[1] = (int64) mt->mt_merge_updated;
+		merge_tally[2] += (int64) mt->mt_merge_deleted;
+	}
+	if (prev_executor_end)
+		prev_executor_end(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+}
+
+/* MergeInit installs the executor hook that counts MERGE results; called once from _PG_init. */
+void
+MergeInit(void)
+{
+	prev_executor_end = ExecutorEnd_hook;
+	ExecutorEnd_hook = MergeExecutorEnd;
+}
+
+/* ExecuteTallied runs the SCD1 statement with the counts reset and collected. */
+static int
+ExecuteTallied(SPIPlanPtr plan, Datum target_arg)
+{
+	int			rc = 0;
+
+	memset(merge_tally, 0, sizeof(merge_tally));
+	merge_tally_active = true;
+	PG_TRY();
+	{
+		rc = SPI_execute_plan(plan, &target_arg, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		merge_tally_active = false;
+	}
+	PG_END_TRY();
+	return rc;
+}
+
+/* medallion_merge_tally adds n to count kind of the running merge; true, so it can sit in a condition. */
+Datum
+medallion_merge_tally(PG_FUNCTION_ARGS)
+{
+	int32		kind = PG_GETARG_INT32(0);
+
+	if (merge_tally_active && kind >= 0 && kind < MERGE_RESULT_COLUMNS)
+		merge_tally[kind] += PG_GETARG_INT64(1);
+	PG_RETURN_BOOL(true);
+}
+
 /*
  * medallion_apply_changes merges a batch of changes into a target and
  * returns one row of counts.  Everything happens in the caller's
@@ -814,17 +886,32 @@ medallion_apply_changes(PG_FUNCTION_ARGS)
 	LockRelationOid(mp->state_table, ExclusiveLock);
 
 	target_arg = ObjectIdGetDatum(args.target);
-	rc = SPI_execute_plan(mp->plan, &target_arg, NULL, false, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "the merge statement returned %s", SPI_result_code_string(rc));
-	for (i = 0; i < MERGE_RESULT_COLUMNS; i++)
+	if (args.scd_type == 1)
 	{
-		bool		isnull;
-
-		values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+		/* Not reentrant: a merge inside a merge's source would mix counts. */
+		if (merge_tally_active)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("apply_changes cannot run inside another apply_changes"),
+					 errhint("Merge the batches one after the other.")));
+		rc = ExecuteTallied(mp->plan, target_arg);
+		if (rc != SPI_OK_MERGE)
+			elog(ERROR, "the merge statement returned %s", SPI_result_code_string(rc));
+		for (i = 0; i < MERGE_RESULT_COLUMNS; i++)
+			values[i] = Int64GetDatum(merge_tally[i]);
 	}
-	elog(DEBUG1, "pg_medallion merge of %s wrote %s merge state rows", RelationDisplayName(args.target),
-		 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, MERGE_RESULT_COLUMNS + 1));
+	else
+	{
+		rc = SPI_execute_plan(mp->plan, &target_arg, NULL, false, 0);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "the merge statement returned %s", SPI_result_code_string(rc));
+		for (i = 0; i < MERGE_RESULT_COLUMNS; i++)
+		{
+			bool		isnull;
+
+			values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
+		}
+	}
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	SPI_finish();
 	return (Datum) 0;

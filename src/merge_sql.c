@@ -9,10 +9,12 @@
  *
  *   __src    the source once, applied columns cast to the target's types,
  *            delete/truncate rules evaluated (feeds: pre-images of updates
- *            that keep their key are dropped, others delete the old key)
- *   __cls    count of rows per (key, sequence), to find duplicates
- *   __chk    the reject reason of each row: NULL key, NULL sequence, or two
- *            different changes with the same key and sequence
+ *            that keep their key are dropped, others delete the old key),
+ *            sorted once by key and sequence: each key's newest change and
+ *            the size of each (key, sequence) group come from that one sort
+ *   __conflict  (key, sequence) groups whose changes differ
+ *   __rej    rejected rows and why: NULL key, NULL sequence, conflict;
+ *            they go to medallion.quarantine (__quar)
  *   SCD1:  __win (newest change per key), __act (what to do with it, given
  *          the target row, the key's tombstone and the newest truncate),
  *          then INSERT / UPDATE / DELETE of the target and tombstone upkeep
@@ -141,9 +143,28 @@ FindApplied(const MergeSpec *spec, const char *name)
 	return NULL;
 }
 
+/* AppendOk appends the condition "row alias is a valid change" (not rejected, not a truncate). */
+static void
+AppendOk(StringInfo buf, const MergeSpec *spec, const char *alias)
+{
+	appendStringInfo(buf, "(NOT %s.\"__m_trunc\" AND NOT ", alias);
+	AppendAnyNull(buf, alias, spec->keys);
+	appendStringInfoString(buf, " AND NOT ");
+	AppendAnyNull(buf, alias, spec->sequence);
+	appendStringInfo(buf, " AND NOT (%s.\"__m_n\" > 1 AND ROW(", alias);
+	AppendColumns(buf, alias, spec->keys);
+	appendStringInfoString(buf, ", ");
+	AppendColumns(buf, alias, spec->sequence);
+	appendStringInfoString(buf, ") IN (SELECT * FROM \"__conflict\")))");
+}
+
 /*
- * AppendCommonCtes appends __raw (feeds), __src, __cls, __conflict and
- * __chk: the source read once, typed, and every row's reject reason.
+ * AppendCommonCtes appends __raw (feeds), __src, __conflict, __rej and
+ * __quar: the source read once and typed, and the rejected rows.
+ *
+ * __src sorts the batch once, by key and sequence descending: row_number
+ * 1 is each key's newest change, and the count over the peer group (RANGE
+ * CURRENT ROW) finds rows sharing a key and sequence, from the same sort.
  */
 static void
 AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
@@ -158,7 +179,9 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 		from = "\"__raw\"";
 	}
 
-	appendStringInfoString(buf, "\"__src\" AS MATERIALIZED (\n  SELECT ");
+	appendStringInfoString(buf, "\"__src\" AS MATERIALIZED (\n  SELECT \"__x\".*, pg_catalog.row_number() OVER \"__k\" AS \"__m_rn\",\n"
+						   "    pg_catalog.count(*) OVER (\"__k\" RANGE BETWEEN CURRENT ROW AND CURRENT ROW) AS \"__m_n\"\n"
+						   "  FROM (SELECT ");
 	foreach(lc, spec->source_columns)
 	{
 		const char *name = lfirst(lc);
@@ -185,20 +208,18 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 		AppendEqual(buf, "\"__p\"", "\"__s\"", spec->keys);
 		appendStringInfoString(buf, "))");
 	}
-	appendStringInfoString(buf, "\n),\n");
-
-	appendStringInfoString(buf, "\"__cls\" AS MATERIALIZED (\n  SELECT \"__c\".*, pg_catalog.count(*) OVER (PARTITION BY ");
-	AppendColumns(buf, "\"__c\"", spec->keys);
-	appendStringInfoString(buf, ", ");
-	AppendColumns(buf, "\"__c\"", spec->sequence);
-	appendStringInfoString(buf, ") AS \"__m_n\" FROM \"__src\" AS \"__c\"\n),\n");
+	appendStringInfoString(buf, ") AS \"__x\"\n  WINDOW \"__k\" AS (PARTITION BY ");
+	AppendColumns(buf, "\"__x\"", spec->keys);
+	appendStringInfoString(buf, " ORDER BY ");
+	AppendOrder(buf, "\"__x\"", spec->sequence, "DESC");
+	appendStringInfoString(buf, ")\n),\n");
 
 	/* Same key and sequence but different content: nothing says which is right. */
 	appendStringInfoString(buf, "\"__conflict\" AS MATERIALIZED (\n  SELECT ");
 	AppendColumns(buf, NULL, spec->keys);
 	appendStringInfoString(buf, ", ");
 	AppendColumns(buf, NULL, spec->sequence);
-	appendStringInfoString(buf, " FROM \"__cls\" WHERE \"__m_n\" > 1 AND NOT \"__m_trunc\" GROUP BY ");
+	appendStringInfoString(buf, " FROM \"__src\" WHERE \"__m_n\" > 1 AND NOT \"__m_trunc\" GROUP BY ");
 	AppendColumns(buf, NULL, spec->keys);
 	appendStringInfoString(buf, ", ");
 	AppendColumns(buf, NULL, spec->sequence);
@@ -206,35 +227,39 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 	AppendColumns(buf, NULL, spec->applied);
 	appendStringInfoString(buf, ", \"__m_del\")::pg_catalog.text) > 1\n),\n");
 
-	appendStringInfoString(buf, "\"__chk\" AS MATERIALIZED (\n  SELECT \"__c\".*, CASE\n    WHEN \"__c\".\"__m_trunc\" THEN ");
+	/* Rejected rows and why: NULL key, NULL sequence, a conflict (SCD2: also truncates). */
+	appendStringInfoString(buf, "\"__rej\" AS MATERIALIZED (\n  SELECT \"__c\".*, CASE WHEN \"__c\".\"__m_trunc\" THEN ");
 	if (spec->scd_type == 2)
 		appendStringInfoString(buf, "'truncate is not supported with scd_type 2'");
 	else
-	{
-		appendStringInfoString(buf, "CASE WHEN ");
-		AppendAnyNull(buf, "\"__c\"", spec->sequence);
-		appendStringInfoString(buf, " THEN 'null sequence' END");
-	}
+		appendStringInfoString(buf, "'null sequence'");
 	appendStringInfoString(buf, "\n    WHEN ");
 	AppendAnyNull(buf, "\"__c\"", spec->keys);
 	appendStringInfoString(buf, " THEN 'null key'\n    WHEN ");
 	AppendAnyNull(buf, "\"__c\"", spec->sequence);
 	appendStringInfoString(buf, " THEN 'null sequence'\n"
-						   "    WHEN \"__c\".\"__m_n\" > 1 AND EXISTS (SELECT 1 FROM \"__conflict\" AS \"__x\" WHERE ");
-	AppendEqual(buf, "\"__x\"", "\"__c\"", spec->keys);
-	appendStringInfoString(buf, " AND ");
-	AppendEqual(buf, "\"__x\"", "\"__c\"", spec->sequence);
-	appendStringInfoString(buf, ") THEN 'conflicting changes with the same key and sequence'\n"
-						   "  END AS \"__m_reason\" FROM \"__cls\" AS \"__c\"\n),\n");
+						   "    ELSE 'conflicting changes with the same key and sequence' END AS \"__m_reason\"\n"
+						   "  FROM \"__src\" AS \"__c\" WHERE ");
+	if (spec->scd_type == 2)
+		appendStringInfoString(buf, "\"__c\".\"__m_trunc\"");
+	else
+	{
+		appendStringInfoString(buf, "(\"__c\".\"__m_trunc\" AND ");
+		AppendAnyNull(buf, "\"__c\"", spec->sequence);
+		appendStringInfoChar(buf, ')');
+	}
+	appendStringInfoString(buf, " OR (NOT \"__c\".\"__m_trunc\" AND NOT ");
+	AppendOk(buf, spec, "\"__c\"");
+	appendStringInfoString(buf, ")\n),\n");
 
-	/* Rejected rows go to quarantine with every source column. */
-	appendStringInfo(buf, "\"__quar\" AS (\n  INSERT INTO medallion.quarantine (target, reason, record, run_id)\n"
-					 "  SELECT $1, \"__c\".\"__m_reason\", (SELECT pg_catalog.to_jsonb(\"__r\") FROM (SELECT ");
+	/* Rejected rows go to quarantine with every source column, once per target and reason. */
+	appendStringInfoString(buf, "\"__quar\" AS (\n  INSERT INTO medallion.quarantine (target, reason, record, run_id)\n"
+						   "  SELECT $1, \"__c\".\"__m_reason\", (SELECT pg_catalog.to_jsonb(\"__r\") FROM (SELECT ");
 	foreach(lc, spec->source_columns)
 		appendStringInfo(buf, "%s\"__c\".%s", foreach_current_index(lc) > 0 ? ", " : "", Q(lfirst(lc)));
 	appendStringInfoString(buf, ") AS \"__r\"),\n"
 						   "    pg_catalog.current_setting('pg_medallion.run_id', true)\n"
-						   "  FROM \"__chk\" AS \"__c\" WHERE \"__c\".\"__m_reason\" IS NOT NULL\n"
+						   "  FROM \"__rej\" AS \"__c\"\n"
 						   "  ON CONFLICT (target, reason, pg_catalog.md5(record::pg_catalog.text)) DO NOTHING RETURNING 1\n),\n");
 }
 
@@ -248,11 +273,14 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	ListCell   *lc;
 	const char *t = spec->target_sql;
 	const char *tb = spec->state_sql;
+	const char *k1 = Q(((MergeColumn *) linitial(spec->keys))->name);
 
 	/* The batch's newest truncate, when newer than the stored one. */
 	appendStringInfoString(buf, "\"__newtr\" AS MATERIALIZED (\n  SELECT \"__b\".* FROM (SELECT ");
 	AppendColumns(buf, NULL, spec->sequence);
-	appendStringInfoString(buf, " FROM \"__chk\" WHERE \"__m_trunc\" AND \"__m_reason\" IS NULL ORDER BY ");
+	appendStringInfoString(buf, " FROM \"__src\" AS \"__c\" WHERE \"__c\".\"__m_trunc\" AND NOT ");
+	AppendAnyNull(buf, "\"__c\"", spec->sequence);
+	appendStringInfoString(buf, " ORDER BY ");
 	AppendOrder(buf, NULL, spec->sequence, "DESC");
 	appendStringInfo(buf, " LIMIT 1) AS \"__b\"\n  WHERE NOT EXISTS (SELECT 1 FROM %s AS \"__m\" WHERE \"__m\".\"_truncate\" AND ", tb);
 	AppendRow(buf, "\"__m\"", spec->sequence);
@@ -269,103 +297,64 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	AppendOrder(buf, NULL, spec->sequence, "DESC");
 	appendStringInfoString(buf, " LIMIT 1\n),\n");
 
-	/* Per key, the newest valid change of the batch wins. */
-	appendStringInfoString(buf, "\"__win\" AS MATERIALIZED (\n  SELECT DISTINCT ON (");
-	AppendColumns(buf, NULL, spec->keys);
-	appendStringInfoString(buf, ") * FROM \"__chk\" WHERE \"__m_reason\" IS NULL AND NOT \"__m_trunc\" ORDER BY ");
-	AppendColumns(buf, NULL, spec->keys);
+	/*
+	 * Per key, the newest valid change wins: row_number 1 when valid, else
+	 * (rare: the newest is rejected or a truncate) the newest valid one.
+	 */
+	/*
+	 * "rn < 2", not "rn = 1": the planner has no statistics on a window's
+	 * output and would guess 0.5% of the batch for an equality, then probe
+	 * the target row by row instead of hashing it.
+	 */
+	appendStringInfoString(buf, "\"__win\" AS MATERIALIZED (\n  SELECT * FROM \"__src\" AS \"__c\" WHERE \"__c\".\"__m_rn\" < 2 AND ");
+	AppendOk(buf, spec, "\"__c\"");
+	appendStringInfoString(buf, "\n  UNION ALL (SELECT DISTINCT ON (");
+	AppendColumns(buf, "\"__c\"", spec->keys);
+	appendStringInfoString(buf, ") \"__c\".* FROM \"__src\" AS \"__c\" WHERE \"__c\".\"__m_rn\" > 1 AND ");
+	AppendOk(buf, spec, "\"__c\"");
+	appendStringInfoString(buf, "\n    AND ROW(");
+	AppendColumns(buf, "\"__c\"", spec->keys);
+	appendStringInfoString(buf, ") IN (SELECT ");
+	AppendColumns(buf, "\"__d\"", spec->keys);
+	appendStringInfoString(buf, " FROM \"__src\" AS \"__d\" WHERE \"__d\".\"__m_rn\" = 1 AND NOT ");
+	AppendAnyNull(buf, "\"__d\"", spec->keys);
+	appendStringInfoString(buf, " AND NOT ");
+	AppendOk(buf, spec, "\"__d\"");
+	appendStringInfoString(buf, ")\n    ORDER BY ");
+	AppendColumns(buf, "\"__c\"", spec->keys);
 	appendStringInfoString(buf, ", ");
-	AppendOrder(buf, NULL, spec->sequence, "DESC");
+	AppendOrder(buf, "\"__c\"", spec->sequence, "DESC");
+	appendStringInfoString(buf, ")\n),\n");
+
+	/*
+	 * What the tombstones and the newest truncate say about each winner,
+	 * before looking at the target: stale, already applied (same), or go.
+	 * The newest truncate is a one-row subquery: evaluated once, not joined.
+	 */
+	appendStringInfo(buf, "\"__go\" AS MATERIALIZED (\n  SELECT \"__w\".*, \"__b\".%s IS NOT NULL AS \"__m_tombed\", CASE\n"
+					 "    WHEN ", k1);
+	AppendRow(buf, "\"__w\"", spec->sequence);
+	appendStringInfoString(buf, " <= (SELECT ");
+	AppendColumns(buf, NULL, spec->sequence);
+	appendStringInfo(buf, " FROM \"__tr\") THEN 'stale'\n    WHEN \"__b\".%s IS NOT NULL AND ", k1);
+	AppendRow(buf, "\"__b\"", spec->sequence);
+	appendStringInfoString(buf, " > ");
+	AppendRow(buf, "\"__w\"", spec->sequence);
+	appendStringInfo(buf, " THEN 'stale'\n    WHEN \"__b\".%s IS NOT NULL AND ", k1);
+	AppendRow(buf, "\"__b\"", spec->sequence);
+	appendStringInfoString(buf, " = ");
+	AppendRow(buf, "\"__w\"", spec->sequence);
+	appendStringInfo(buf, " THEN 'same'\n    ELSE 'go' END AS \"__m_pre\"\n"
+					 "  FROM \"__win\" AS \"__w\" LEFT JOIN %s AS \"__b\" ON ", tb);
+	AppendEqual(buf, "\"__b\"", "\"__w\"", spec->keys);
 	appendStringInfoString(buf, "\n),\n");
 
-	/* What the winner does, against the target row, its tombstone and the newest truncate. */
-	appendStringInfoString(buf, "\"__act\" AS MATERIALIZED (\n  SELECT \"__w\".*, CASE\n    WHEN \"__r\".");
-	appendStringInfoString(buf, Q(((MergeColumn *) linitial(spec->sequence))->name));
-	appendStringInfoString(buf, " IS NOT NULL AND ");
-	AppendRow(buf, "\"__w\"", spec->sequence);
-	appendStringInfoString(buf, " <= ");
-	AppendRow(buf, "\"__r\"", spec->sequence);
-	appendStringInfo(buf, " THEN 'stale'\n    WHEN \"__t\".%s IS NOT NULL AND ",
-					 Q(((MergeColumn *) linitial(spec->keys))->name));
-	AppendRow(buf, "\"__t\"", spec->sequence);
-	appendStringInfoString(buf, " > ");
-	AppendRow(buf, "\"__w\"", spec->sequence);
-	appendStringInfo(buf, " THEN 'stale'\n    WHEN \"__t\".%s IS NOT NULL AND ",
-					 Q(((MergeColumn *) linitial(spec->keys))->name));
-	AppendRow(buf, "\"__t\"", spec->sequence);
-	appendStringInfoString(buf, " = ");
-	AppendRow(buf, "\"__w\"", spec->sequence);
-	appendStringInfo(buf, " THEN 'same'\n    WHEN \"__t\".%s IS NULL AND \"__b\".%s IS NOT NULL AND ",
-					 Q(((MergeColumn *) linitial(spec->keys))->name),
-					 Q(((MergeColumn *) linitial(spec->keys))->name));
-	AppendRow(buf, "\"__b\"", spec->sequence);
-	appendStringInfoString(buf, " > ");
-	AppendRow(buf, "\"__w\"", spec->sequence);
-	appendStringInfo(buf, " THEN 'stale'\n    WHEN \"__t\".%s IS NULL AND \"__b\".%s IS NOT NULL AND ",
-					 Q(((MergeColumn *) linitial(spec->keys))->name),
-					 Q(((MergeColumn *) linitial(spec->keys))->name));
-	AppendRow(buf, "\"__b\"", spec->sequence);
-	appendStringInfoString(buf, " = ");
-	AppendRow(buf, "\"__w\"", spec->sequence);
-	appendStringInfo(buf, " THEN 'same'\n"
-					 "    WHEN \"__w\".\"__m_del\" AND \"__t\".%s IS NOT NULL THEN 'delete'\n"
-					 "    WHEN \"__w\".\"__m_del\" THEN 'tombstone'\n"
-					 "    WHEN \"__t\".%s IS NOT NULL THEN 'update'\n"
-					 "    ELSE 'insert' END AS \"__m_action\"\n"
-					 "  FROM \"__win\" AS \"__w\"\n  LEFT JOIN %s AS \"__t\" ON ",
-					 Q(((MergeColumn *) linitial(spec->keys))->name),
-					 Q(((MergeColumn *) linitial(spec->keys))->name), t);
-	AppendEqual(buf, "\"__t\"", "\"__w\"", spec->keys);
-	appendStringInfo(buf, "\n  LEFT JOIN %s AS \"__b\" ON ", tb);
-	AppendEqual(buf, "\"__b\"", "\"__w\"", spec->keys);
-	appendStringInfoString(buf, "\n  LEFT JOIN \"__tr\" AS \"__r\" ON true\n),\n");
-
-	/* Keys with action insert. */
-	appendStringInfo(buf, "\"__ins\" AS (\n  INSERT INTO %s (", t);
-	AppendColumns(buf, NULL, spec->applied);
-	appendStringInfoString(buf, ") SELECT ");
-	AppendColumns(buf, NULL, spec->applied);
-	appendStringInfoString(buf, " FROM \"__act\" WHERE \"__m_action\" = 'insert' RETURNING 1\n),\n");
-
-	/* Keys with action update. */
-	appendStringInfo(buf, "\"__upd\" AS (\n  UPDATE %s AS \"__t\" SET ", t);
-	foreach(lc, spec->sequence)
-	{
-		MergeColumn *c = lfirst(lc);
-
-		appendStringInfo(buf, "%s%s = \"__a\".%s", foreach_current_index(lc) > 0 ? ", " : "",
-						 Q(c->name), Q(c->name));
-	}
-	foreach(lc, spec->values)
-	{
-		MergeColumn *c = lfirst(lc);
-
-		if (spec->ignore_null_updates)
-			appendStringInfo(buf, ", %s = COALESCE(\"__a\".%s, \"__t\".%s)", Q(c->name), Q(c->name), Q(c->name));
-		else
-			appendStringInfo(buf, ", %s = \"__a\".%s", Q(c->name), Q(c->name));
-	}
-	appendStringInfoString(buf, "\n  FROM \"__act\" AS \"__a\" WHERE \"__a\".\"__m_action\" = 'update' AND ");
-	AppendEqual(buf, "\"__t\"", "\"__a\"", spec->keys);
-	appendStringInfoString(buf, " RETURNING 1\n),\n");
-
-	/* Keys with action delete. */
-	appendStringInfo(buf, "\"__del\" AS (\n  DELETE FROM %s AS \"__t\" USING \"__act\" AS \"__a\" "
-					 "WHERE \"__a\".\"__m_action\" = 'delete' AND ", t);
-	AppendEqual(buf, "\"__t\"", "\"__a\"", spec->keys);
-	appendStringInfoString(buf, " RETURNING 1\n),\n");
-
-	/* A new truncate removes rows older than it, except keys updated or deleted above. */
-	appendStringInfo(buf, "\"__tdel\" AS (\n  DELETE FROM %s AS \"__t\" USING \"__newtr\" AS \"__n\" WHERE (", t);
-	AppendRow(buf, "\"__t\"", spec->sequence);
-	appendStringInfoString(buf, " >= ");
-	AppendRow(buf, "\"__n\"", spec->sequence);
-	appendStringInfoString(buf, ") IS NOT TRUE\n    AND NOT EXISTS (SELECT 1 FROM \"__act\" AS \"__a\" "
-						   "WHERE \"__a\".\"__m_action\" IN ('update', 'delete') AND ");
-	AppendEqual(buf, "\"__a\"", "\"__t\"", spec->keys);
-	appendStringInfoString(buf, ") RETURNING 1\n),\n");
-
-	/* Tombstones: keys with action delete or tombstone (their stored tombstone, if any, is older). */
+	/*
+	 * Tombstones do not depend on the target: a delete that goes records
+	 * (or advances) its key's tombstone; an upsert that goes drops it.  A
+	 * tombstone older than a live row is redundant either way, since that
+	 * row's own sequence guards the key.
+	 */
 	appendStringInfo(buf, "\"__tomb\" AS (\n  INSERT INTO %s AS \"__b\" (", tb);
 	AppendColumns(buf, NULL, spec->keys);
 	appendStringInfoString(buf, ", ");
@@ -374,7 +363,7 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	AppendColumns(buf, NULL, spec->keys);
 	appendStringInfoString(buf, ", ");
 	AppendColumns(buf, NULL, spec->sequence);
-	appendStringInfoString(buf, " FROM \"__act\" WHERE \"__m_action\" IN ('delete', 'tombstone')\n  ON CONFLICT (");
+	appendStringInfoString(buf, " FROM \"__go\" WHERE \"__m_pre\" = 'go' AND \"__m_del\"\n  ON CONFLICT (");
 	AppendColumns(buf, NULL, spec->keys);
 	appendStringInfoString(buf, ") DO UPDATE SET ");
 	foreach(lc, spec->sequence)
@@ -383,35 +372,84 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 
 		appendStringInfo(buf, "%s = EXCLUDED.%s, ", Q(c->name), Q(c->name));
 	}
-	appendStringInfoString(buf, "\"_deleted_at\" = pg_catalog.now() RETURNING 1\n),\n");
+	appendStringInfoString(buf, "\"_deleted_at\" = pg_catalog.now() WHERE ");
+	AppendRow(buf, "\"__b\"", spec->sequence);
+	appendStringInfoString(buf, " < ");
+	AppendRow(buf, "EXCLUDED", spec->sequence);
+	appendStringInfoString(buf, "\n),\n");
 
-	/* Keys inserted again (newer than their tombstone) drop it. */
-	appendStringInfo(buf, "\"__untomb\" AS (\n  DELETE FROM %s AS \"__b\" USING \"__act\" AS \"__a\" "
-					 "WHERE \"__a\".\"__m_action\" = 'insert' AND ", tb);
-	AppendEqual(buf, "\"__b\"", "\"__a\"", spec->keys);
-	appendStringInfoString(buf, " RETURNING 1\n),\n");
+	appendStringInfo(buf, "\"__untomb\" AS (\n  DELETE FROM %s AS \"__b\" USING \"__go\" AS \"__g\" "
+					 "WHERE \"__g\".\"__m_pre\" = 'go' AND NOT \"__g\".\"__m_del\" AND \"__g\".\"__m_tombed\" AND ", tb);
+	AppendEqual(buf, "\"__b\"", "\"__g\"", spec->keys);
+	appendStringInfoString(buf, "\n),\n");
+
+	/* A new truncate removes rows older than it, except keys the MERGE below writes. */
+	appendStringInfo(buf, "\"__tdel\" AS (\n  DELETE FROM %s AS \"__t\" USING \"__newtr\" AS \"__n\" WHERE (", t);
+	AppendRow(buf, "\"__t\"", spec->sequence);
+	appendStringInfoString(buf, " >= ");
+	AppendRow(buf, "\"__n\"", spec->sequence);
+	appendStringInfoString(buf, ") IS NOT TRUE\n    AND NOT EXISTS (SELECT 1 FROM \"__go\" AS \"__g\" "
+						   "WHERE \"__g\".\"__m_pre\" = 'go' AND ");
+	AppendEqual(buf, "\"__g\"", "\"__t\"", spec->keys);
+	appendStringInfoString(buf, ")\n  RETURNING medallion._merge_tally(2, 1)\n),\n");
 
 	/* The truncate marker row (NULL keys) is replaced by a newer one. */
 	appendStringInfo(buf, "\"__unmark\" AS (\n  DELETE FROM %s AS \"__b\" WHERE \"__b\".\"_truncate\" "
-					 "AND EXISTS (SELECT 1 FROM \"__newtr\") RETURNING 1\n),\n", tb);
+					 "AND EXISTS (SELECT 1 FROM \"__newtr\")\n),\n", tb);
 	appendStringInfo(buf, "\"__mark\" AS (\n  INSERT INTO %s (", tb);
 	AppendColumns(buf, NULL, spec->sequence);
 	appendStringInfoString(buf, ", \"_truncate\") SELECT ");
 	AppendColumns(buf, NULL, spec->sequence);
-	appendStringInfoString(buf, ", true FROM \"__newtr\" RETURNING 1\n)\n");
+	appendStringInfoString(buf, ", true FROM \"__newtr\"\n)\n");
 
-	appendStringInfoString(buf,
-						   "SELECT (SELECT pg_catalog.count(*) FROM \"__ins\"),\n"
-						   "  (SELECT pg_catalog.count(*) FROM \"__upd\"),\n"
-						   "  (SELECT pg_catalog.count(*) FROM \"__del\") + (SELECT pg_catalog.count(*) FROM \"__tdel\"),\n"
-						   "  (SELECT pg_catalog.count(*) FROM \"__act\" WHERE \"__m_action\" IN ('same', 'tombstone')),\n"
-						   "  (SELECT pg_catalog.count(*) FROM \"__chk\" WHERE \"__m_reason\" IS NULL AND NOT \"__m_trunc\")\n"
-						   "    - (SELECT pg_catalog.count(*) FROM \"__win\")\n"
-						   "    + (SELECT pg_catalog.count(*) FROM \"__act\" WHERE \"__m_action\" = 'stale'),\n"
-						   "  (SELECT pg_catalog.count(*) FROM \"__chk\" WHERE \"__m_reason\" IS NOT NULL),\n"
-						   "  (SELECT pg_catalog.count(*) FROM \"__quar\") + (SELECT pg_catalog.count(*) FROM \"__tomb\")\n"
-						   "    + (SELECT pg_catalog.count(*) FROM \"__untomb\")\n"
-						   "    + (SELECT pg_catalog.count(*) FROM \"__unmark\") + (SELECT pg_catalog.count(*) FROM \"__mark\")");
+	/*
+	 * One MERGE writes the target: one join, each row written in place.
+	 * Inserted, updated and deleted rows are counted by the executor (read
+	 * in merge.c); the rest is tallied: once for the batch (an uncorrelated
+	 * subquery, so an InitPlan run once), and per row for the DO NOTHING
+	 * branches (conditions after a match, evaluated left to right).
+	 */
+	appendStringInfo(buf, "MERGE INTO %s AS \"__t\"\nUSING (SELECT \"__g\".* FROM \"__go\" AS \"__g\" "
+					 "WHERE \"__g\".\"__m_pre\" = 'go' AND (SELECT\n"
+					 "    medallion._merge_tally(5, (SELECT pg_catalog.count(*) FROM \"__rej\"))\n"
+					 "    AND medallion._merge_tally(4, (SELECT pg_catalog.count(*) FILTER (WHERE NOT \"__m_trunc\") FROM \"__src\")\n"
+					 "      - (SELECT pg_catalog.count(*) FILTER (WHERE NOT \"__m_trunc\") FROM \"__rej\")\n"
+					 "      - (SELECT pg_catalog.count(*) FILTER (WHERE \"__m_pre\" <> 'stale') FROM \"__go\"))\n"
+					 "    AND medallion._merge_tally(3, (SELECT pg_catalog.count(*) FILTER (WHERE \"__m_pre\" = 'same') FROM \"__go\")))\n"
+					 ") AS \"__w\"\nON ", t);
+	AppendEqual(buf, "\"__t\"", "\"__w\"", spec->keys);
+	appendStringInfoString(buf, "\nWHEN MATCHED AND ");
+	AppendRow(buf, "\"__t\"", spec->sequence);
+	appendStringInfoString(buf, " = ");
+	AppendRow(buf, "\"__w\"", spec->sequence);
+	appendStringInfoString(buf, " AND medallion._merge_tally(3, 1) THEN DO NOTHING\nWHEN MATCHED AND ");
+	AppendRow(buf, "\"__t\"", spec->sequence);
+	appendStringInfoString(buf, " > ");
+	AppendRow(buf, "\"__w\"", spec->sequence);
+	appendStringInfoString(buf, " AND medallion._merge_tally(4, 1) THEN DO NOTHING\n"
+						   "WHEN MATCHED AND \"__w\".\"__m_del\" THEN DELETE\nWHEN MATCHED THEN UPDATE SET ");
+	foreach(lc, spec->sequence)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		appendStringInfo(buf, "%s%s = \"__w\".%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 Q(c->name), Q(c->name));
+	}
+	foreach(lc, spec->values)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		if (spec->ignore_null_updates)
+			appendStringInfo(buf, ", %s = COALESCE(\"__w\".%s, \"__t\".%s)", Q(c->name), Q(c->name), Q(c->name));
+		else
+			appendStringInfo(buf, ", %s = \"__w\".%s", Q(c->name), Q(c->name));
+	}
+	appendStringInfoString(buf, "\nWHEN NOT MATCHED AND \"__w\".\"__m_del\" AND medallion._merge_tally(3, 1) THEN DO NOTHING\n"
+						   "WHEN NOT MATCHED THEN INSERT (");
+	AppendColumns(buf, NULL, spec->applied);
+	appendStringInfoString(buf, ") VALUES (");
+	AppendColumns(buf, "\"__w\"", spec->applied);
+	appendStringInfoString(buf, ")");
 }
 
 /*
@@ -435,7 +473,9 @@ AppendScd2(StringInfo buf, const MergeSpec *spec)
 	AppendColumns(buf, NULL, spec->keys);
 	appendStringInfoString(buf, ", ");
 	AppendColumns(buf, NULL, spec->sequence);
-	appendStringInfoString(buf, ") * FROM \"__chk\" WHERE \"__m_reason\" IS NULL\n),\n");
+	appendStringInfoString(buf, ") * FROM \"__src\" AS \"__c\" WHERE ");
+	AppendOk(buf, spec, "\"__c\"");
+	appendStringInfoString(buf, "\n),\n");
 
 	/* Events not in the log yet: a (key, sequence) applied before is already reflected. */
 	appendStringInfo(buf, "\"__new\" AS MATERIALIZED (\n  SELECT \"__o\".* FROM \"__ok\" AS \"__o\" "
@@ -577,10 +617,10 @@ AppendScd2(StringInfo buf, const MergeSpec *spec)
 						   "SELECT (SELECT pg_catalog.count(*) FROM \"__ins\"),\n"
 						   "  (SELECT pg_catalog.count(*) FROM \"__upd\"),\n"
 						   "  (SELECT pg_catalog.count(*) FROM \"__del\"),\n"
-						   "  (SELECT pg_catalog.count(*) FROM \"__chk\" WHERE \"__m_reason\" IS NULL)\n"
+						   "  (SELECT pg_catalog.count(*) FROM \"__src\") - (SELECT pg_catalog.count(*) FROM \"__rej\")\n"
 						   "    - (SELECT pg_catalog.count(*) FROM \"__new\"),\n"
 						   "  0::bigint,\n"
-						   "  (SELECT pg_catalog.count(*) FROM \"__chk\" WHERE \"__m_reason\" IS NOT NULL),\n"
+						   "  (SELECT pg_catalog.count(*) FROM \"__rej\"),\n"
 						   "  (SELECT pg_catalog.count(*) FROM \"__log\") + (SELECT pg_catalog.count(*) FROM \"__quar\")");
 }
 
