@@ -179,7 +179,11 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 		from = "\"__raw\"";
 	}
 
-	appendStringInfoString(buf, "\"__src\" AS MATERIALIZED (\n  SELECT \"__x\".*, pg_catalog.row_number() OVER \"__k\" AS \"__m_rn\",\n"
+	appendStringInfoString(buf, "\"__src\" AS MATERIALIZED (\n  SELECT \"__y\".*, (\"__y\".\"__m_trunc\" OR \"__y\".\"__m_n\" > 1 OR ");
+	AppendAnyNull(buf, "\"__y\"", spec->keys);
+	appendStringInfoString(buf, " OR ");
+	AppendAnyNull(buf, "\"__y\"", spec->sequence);
+	appendStringInfoString(buf, ") AS \"__m_odd\"\n  FROM (SELECT \"__x\".*, pg_catalog.row_number() OVER \"__k\" AS \"__m_rn\",\n"
 						   "    pg_catalog.count(*) OVER (\"__k\" RANGE BETWEEN CURRENT ROW AND CURRENT ROW) AS \"__m_n\"\n"
 						   "  FROM (SELECT ");
 	foreach(lc, spec->source_columns)
@@ -212,14 +216,17 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 	AppendColumns(buf, "\"__x\"", spec->keys);
 	appendStringInfoString(buf, " ORDER BY ");
 	AppendOrder(buf, "\"__x\"", spec->sequence, "DESC");
-	appendStringInfoString(buf, ")\n),\n");
+	appendStringInfoString(buf, ")) AS \"__y\"\n),\n");
+
+	/* The few rows that need a closer look: truncates, NULLs, shared (key, sequence). */
+	appendStringInfoString(buf, "\"__odd\" AS MATERIALIZED (SELECT * FROM \"__src\" WHERE \"__m_odd\"),\n");
 
 	/* Same key and sequence but different content: nothing says which is right. */
 	appendStringInfoString(buf, "\"__conflict\" AS MATERIALIZED (\n  SELECT ");
 	AppendColumns(buf, NULL, spec->keys);
 	appendStringInfoString(buf, ", ");
 	AppendColumns(buf, NULL, spec->sequence);
-	appendStringInfoString(buf, " FROM \"__src\" WHERE \"__m_n\" > 1 AND NOT \"__m_trunc\" GROUP BY ");
+	appendStringInfoString(buf, " FROM \"__odd\" WHERE \"__m_n\" > 1 AND NOT \"__m_trunc\" GROUP BY ");
 	AppendColumns(buf, NULL, spec->keys);
 	appendStringInfoString(buf, ", ");
 	AppendColumns(buf, NULL, spec->sequence);
@@ -239,7 +246,7 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 	AppendAnyNull(buf, "\"__c\"", spec->sequence);
 	appendStringInfoString(buf, " THEN 'null sequence'\n"
 						   "    ELSE 'conflicting changes with the same key and sequence' END AS \"__m_reason\"\n"
-						   "  FROM \"__src\" AS \"__c\" WHERE ");
+						   "  FROM \"__odd\" AS \"__c\" WHERE ");
 	if (spec->scd_type == 2)
 		appendStringInfoString(buf, "\"__c\".\"__m_trunc\"");
 	else
@@ -278,7 +285,7 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	/* The batch's newest truncate, when newer than the stored one. */
 	appendStringInfoString(buf, "\"__newtr\" AS MATERIALIZED (\n  SELECT \"__b\".* FROM (SELECT ");
 	AppendColumns(buf, NULL, spec->sequence);
-	appendStringInfoString(buf, " FROM \"__src\" AS \"__c\" WHERE \"__c\".\"__m_trunc\" AND NOT ");
+	appendStringInfoString(buf, " FROM \"__odd\" AS \"__c\" WHERE \"__c\".\"__m_trunc\" AND NOT ");
 	AppendAnyNull(buf, "\"__c\"", spec->sequence);
 	appendStringInfoString(buf, " ORDER BY ");
 	AppendOrder(buf, NULL, spec->sequence, "DESC");
@@ -306,21 +313,25 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	 * output and would guess 0.5% of the batch for an equality, then probe
 	 * the target row by row instead of hashing it.
 	 */
-	appendStringInfoString(buf, "\"__win\" AS MATERIALIZED (\n  SELECT * FROM \"__src\" AS \"__c\" WHERE \"__c\".\"__m_rn\" < 2 AND ");
-	AppendOk(buf, spec, "\"__c\"");
-	appendStringInfoString(buf, "\n  UNION ALL (SELECT DISTINCT ON (");
-	AppendColumns(buf, "\"__c\"", spec->keys);
-	appendStringInfoString(buf, ") \"__c\".* FROM \"__src\" AS \"__c\" WHERE \"__c\".\"__m_rn\" > 1 AND ");
-	AppendOk(buf, spec, "\"__c\"");
-	appendStringInfoString(buf, "\n    AND ROW(");
-	AppendColumns(buf, "\"__c\"", spec->keys);
-	appendStringInfoString(buf, ") IN (SELECT ");
+	appendStringInfoString(buf, "\"__badtop\" AS MATERIALIZED (\n  SELECT ");
 	AppendColumns(buf, "\"__d\"", spec->keys);
-	appendStringInfoString(buf, " FROM \"__src\" AS \"__d\" WHERE \"__d\".\"__m_rn\" = 1 AND NOT ");
+	appendStringInfoString(buf, " FROM \"__odd\" AS \"__d\" WHERE \"__d\".\"__m_rn\" = 1 AND NOT ");
 	AppendAnyNull(buf, "\"__d\"", spec->keys);
 	appendStringInfoString(buf, " AND NOT ");
 	AppendOk(buf, spec, "\"__d\"");
-	appendStringInfoString(buf, ")\n    ORDER BY ");
+	appendStringInfoString(buf, "\n),\n");
+	appendStringInfoString(buf, "\"__win\" AS MATERIALIZED (\n"
+						   "  SELECT * FROM \"__src\" AS \"__c\" WHERE \"__c\".\"__m_rn\" < 2 AND NOT \"__c\".\"__m_odd\"\n"
+						   "  UNION ALL SELECT * FROM \"__odd\" AS \"__c\" WHERE \"__c\".\"__m_rn\" < 2 AND ");
+	AppendOk(buf, spec, "\"__c\"");
+	appendStringInfoString(buf, "\n  UNION ALL (SELECT DISTINCT ON (");
+	AppendColumns(buf, "\"__c\"", spec->keys);
+	appendStringInfoString(buf, ") \"__c\".* FROM \"__src\" AS \"__c\"\n"
+						   "    WHERE EXISTS (SELECT 1 FROM \"__badtop\") AND \"__c\".\"__m_rn\" > 1 AND ROW(");
+	AppendColumns(buf, "\"__c\"", spec->keys);
+	appendStringInfoString(buf, ") IN (SELECT * FROM \"__badtop\") AND ");
+	AppendOk(buf, spec, "\"__c\"");
+	appendStringInfoString(buf, "\n    ORDER BY ");
 	AppendColumns(buf, "\"__c\"", spec->keys);
 	appendStringInfoString(buf, ", ");
 	AppendOrder(buf, "\"__c\"", spec->sequence, "DESC");
@@ -331,7 +342,8 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	 * before looking at the target: stale, already applied (same), or go.
 	 * The newest truncate is a one-row subquery: evaluated once, not joined.
 	 */
-	appendStringInfo(buf, "\"__go\" AS MATERIALIZED (\n  SELECT \"__w\".*, \"__b\".%s IS NOT NULL AS \"__m_tombed\", CASE\n"
+	appendStringInfo(buf, "\"__go\" AS MATERIALIZED (\n  SELECT \"__z\".*, \"__z\".\"__m_pre\" = 'go' AS \"__m_go\" FROM (\n"
+					 "  SELECT \"__w\".*, \"__b\".%s IS NOT NULL AS \"__m_tombed\", CASE\n"
 					 "    WHEN ", k1);
 	AppendRow(buf, "\"__w\"", spec->sequence);
 	appendStringInfoString(buf, " <= (SELECT ");
@@ -347,7 +359,7 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	appendStringInfo(buf, " THEN 'same'\n    ELSE 'go' END AS \"__m_pre\"\n"
 					 "  FROM \"__win\" AS \"__w\" LEFT JOIN %s AS \"__b\" ON ", tb);
 	AppendEqual(buf, "\"__b\"", "\"__w\"", spec->keys);
-	appendStringInfoString(buf, "\n),\n");
+	appendStringInfoString(buf, ") AS \"__z\"\n),\n");
 
 	/*
 	 * Tombstones do not depend on the target: a delete that goes records
@@ -410,9 +422,10 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	 * branches (conditions after a match, evaluated left to right).
 	 */
 	appendStringInfo(buf, "MERGE INTO %s AS \"__t\"\nUSING (SELECT \"__g\".* FROM \"__go\" AS \"__g\" "
-					 "WHERE \"__g\".\"__m_pre\" = 'go' AND (SELECT\n"
+					 "WHERE \"__g\".\"__m_go\" AND (SELECT\n"
 					 "    medallion._merge_tally(5, (SELECT pg_catalog.count(*) FROM \"__rej\"))\n"
-					 "    AND medallion._merge_tally(4, (SELECT pg_catalog.count(*) FILTER (WHERE NOT \"__m_trunc\") FROM \"__src\")\n"
+					 "    AND medallion._merge_tally(4, (SELECT pg_catalog.count(*) FROM \"__src\")\n"
+					 "      - (SELECT pg_catalog.count(*) FROM \"__odd\" WHERE \"__m_trunc\")\n"
 					 "      - (SELECT pg_catalog.count(*) FILTER (WHERE NOT \"__m_trunc\") FROM \"__rej\")\n"
 					 "      - (SELECT pg_catalog.count(*) FILTER (WHERE \"__m_pre\" <> 'stale') FROM \"__go\"))\n"
 					 "    AND medallion._merge_tally(3, (SELECT pg_catalog.count(*) FILTER (WHERE \"__m_pre\" = 'same') FROM \"__go\")))\n"
