@@ -44,6 +44,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/typcache.h"
 #include "utils/varlena.h"
 
@@ -872,6 +873,7 @@ medallion_apply_changes(PG_FUNCTION_ARGS)
 	Datum		target_arg;
 	int			rc;
 	int			i;
+	int			guc_level;
 
 	ReadArgs(fcinfo, &args);
 	CheckWritable(args.target, args.target);
@@ -884,6 +886,16 @@ medallion_apply_changes(PG_FUNCTION_ARGS)
 
 	/* Before the statement's snapshot: one merge per target at a time. */
 	LockRelationOid(mp->state_table, ExclusiveLock);
+
+	/*
+	 * No JIT for this statement: its plan is costly enough to cross the JIT
+	 * thresholds, and compiling its ~200 expressions with inlining costs
+	 * seconds, more than executing them.  Set like a function's SET clause
+	 * (restored below, or by the error) so it is in force when the cached
+	 * plan is built.
+	 */
+	guc_level = NewGUCNestLevel();
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 
 	target_arg = ObjectIdGetDatum(args.target);
 	if (args.scd_type == 1)
@@ -912,6 +924,7 @@ medallion_apply_changes(PG_FUNCTION_ARGS)
 			values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull);
 		}
 	}
+	AtEOXact_GUC(true, guc_level);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	SPI_finish();
 	return (Datum) 0;
