@@ -143,6 +143,16 @@ FindApplied(const MergeSpec *spec, const char *name)
 	return NULL;
 }
 
+/* AppendSequenceValue appends the row's sequence as one value: the column, or a ROW of them. */
+static void
+AppendSequenceValue(StringInfo buf, const MergeSpec *spec)
+{
+	if (list_length(spec->sequence) == 1)
+		AppendColumns(buf, "\"__x\"", spec->sequence);
+	else
+		AppendRow(buf, "\"__x\"", spec->sequence);
+}
+
 /* AppendOk appends the condition "row alias is a valid change" (not rejected, not a truncate). */
 static void
 AppendOk(StringInfo buf, const MergeSpec *spec, const char *alias)
@@ -151,7 +161,7 @@ AppendOk(StringInfo buf, const MergeSpec *spec, const char *alias)
 	AppendAnyNull(buf, alias, spec->keys);
 	appendStringInfoString(buf, " AND NOT ");
 	AppendAnyNull(buf, alias, spec->sequence);
-	appendStringInfo(buf, " AND NOT (%s.\"__m_n\" > 1 AND ROW(", alias);
+	appendStringInfo(buf, " AND NOT (%s.\"__m_dup\" AND ROW(", alias);
 	AppendColumns(buf, alias, spec->keys);
 	appendStringInfoString(buf, ", ");
 	AppendColumns(buf, alias, spec->sequence);
@@ -162,9 +172,12 @@ AppendOk(StringInfo buf, const MergeSpec *spec, const char *alias)
  * AppendCommonCtes appends __raw (feeds), __src, __conflict, __rej and
  * __quar: the source read once and typed, and the rejected rows.
  *
- * __src sorts the batch once, by key and sequence descending: row_number
- * 1 is each key's newest change, and the count over the peer group (RANGE
- * CURRENT ROW) finds rows sharing a key and sequence, from the same sort.
+ * __src sorts the batch once, by key and sequence descending, and one
+ * window pass over that sort gives row_number (1 = each key's newest
+ * change) and, from the neighbours (lag/lead), whether another row shares
+ * the key and sequence.  Rows that are truncates, have NULLs or share a
+ * (key, sequence) are "odd" and copied to __odd, the only rows the
+ * reject, conflict and truncate checks read.
  */
 static void
 AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
@@ -179,13 +192,20 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 		from = "\"__raw\"";
 	}
 
-	appendStringInfoString(buf, "\"__src\" AS MATERIALIZED (\n  SELECT \"__y\".*, (\"__y\".\"__m_trunc\" OR \"__y\".\"__m_n\" > 1 OR ");
+	appendStringInfoString(buf, "\"__src\" AS MATERIALIZED (\n  SELECT \"__y\".*, (\"__y\".\"__m_trunc\" OR \"__y\".\"__m_dup\" OR ");
 	AppendAnyNull(buf, "\"__y\"", spec->keys);
 	appendStringInfoString(buf, " OR ");
 	AppendAnyNull(buf, "\"__y\"", spec->sequence);
 	appendStringInfoString(buf, ") AS \"__m_odd\"\n  FROM (SELECT \"__x\".*, pg_catalog.row_number() OVER \"__k\" AS \"__m_rn\",\n"
-						   "    pg_catalog.count(*) OVER (\"__k\" RANGE BETWEEN CURRENT ROW AND CURRENT ROW) AS \"__m_n\"\n"
-						   "  FROM (SELECT ");
+						   "    COALESCE(pg_catalog.lag(");
+	AppendSequenceValue(buf, spec);
+	appendStringInfoString(buf, ") OVER \"__k\" = ");
+	AppendSequenceValue(buf, spec);
+	appendStringInfoString(buf, ", false) OR COALESCE(pg_catalog.lead(");
+	AppendSequenceValue(buf, spec);
+	appendStringInfoString(buf, ") OVER \"__k\" = ");
+	AppendSequenceValue(buf, spec);
+	appendStringInfoString(buf, ", false) AS \"__m_dup\"\n  FROM (SELECT ");
 	foreach(lc, spec->source_columns)
 	{
 		const char *name = lfirst(lc);
@@ -226,7 +246,7 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 	AppendColumns(buf, NULL, spec->keys);
 	appendStringInfoString(buf, ", ");
 	AppendColumns(buf, NULL, spec->sequence);
-	appendStringInfoString(buf, " FROM \"__odd\" WHERE \"__m_n\" > 1 AND NOT \"__m_trunc\" GROUP BY ");
+	appendStringInfoString(buf, " FROM \"__odd\" WHERE \"__m_dup\" AND NOT \"__m_trunc\" GROUP BY ");
 	AppendColumns(buf, NULL, spec->keys);
 	appendStringInfoString(buf, ", ");
 	AppendColumns(buf, NULL, spec->sequence);
@@ -320,7 +340,8 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	appendStringInfoString(buf, " AND NOT ");
 	AppendOk(buf, spec, "\"__d\"");
 	appendStringInfoString(buf, "\n),\n");
-	appendStringInfoString(buf, "\"__win\" AS MATERIALIZED (\n"
+	/* Read once, by __go: not materialized, so the winners are not copied an extra time. */
+	appendStringInfoString(buf, "\"__win\" AS NOT MATERIALIZED (\n"
 						   "  SELECT * FROM \"__src\" AS \"__c\" WHERE \"__c\".\"__m_rn\" < 2 AND NOT \"__c\".\"__m_odd\"\n"
 						   "  UNION ALL SELECT * FROM \"__odd\" AS \"__c\" WHERE \"__c\".\"__m_rn\" < 2 AND ");
 	AppendOk(buf, spec, "\"__c\"");
@@ -426,9 +447,10 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 					 "    medallion._merge_tally(5, (SELECT pg_catalog.count(*) FROM \"__rej\"))\n"
 					 "    AND medallion._merge_tally(4, (SELECT pg_catalog.count(*) FROM \"__src\")\n"
 					 "      - (SELECT pg_catalog.count(*) FROM \"__odd\" WHERE \"__m_trunc\")\n"
-					 "      - (SELECT pg_catalog.count(*) FILTER (WHERE NOT \"__m_trunc\") FROM \"__rej\")\n"
-					 "      - (SELECT pg_catalog.count(*) FILTER (WHERE \"__m_pre\" <> 'stale') FROM \"__go\"))\n"
-					 "    AND medallion._merge_tally(3, (SELECT pg_catalog.count(*) FILTER (WHERE \"__m_pre\" = 'same') FROM \"__go\")))\n"
+					 "      - (SELECT pg_catalog.count(*) FILTER (WHERE NOT \"__m_trunc\") FROM \"__rej\") - \"__n\".\"kept\")\n"
+					 "    AND medallion._merge_tally(3, \"__n\".\"same\")\n"
+					 "    FROM (SELECT pg_catalog.count(*) FILTER (WHERE \"__m_pre\" <> 'stale') AS \"kept\",\n"
+					 "      pg_catalog.count(*) FILTER (WHERE \"__m_pre\" = 'same') AS \"same\" FROM \"__go\") AS \"__n\")\n"
 					 ") AS \"__w\"\nON ", t);
 	AppendEqual(buf, "\"__t\"", "\"__w\"", spec->keys);
 	appendStringInfoString(buf, "\nWHEN MATCHED AND ");
