@@ -1,5 +1,5 @@
 -- pg_medallion demo: an orders table in the bronze layer, captured as a change feed, read
--- by version, and kept in silver by a consumer.  Merges and gold aggregates come next.
+-- by version, merged into silver by a consumer with apply_changes (SCD1 and SCD2), and a gold aggregate.
 \pset footer off
 CREATE EXTENSION pg_medallion;
 
@@ -59,23 +59,23 @@ WHERE _change_type IN ('insert', 'update_postimage');
 SELECT (SELECT count(*) FROM (TABLE bronze.orders EXCEPT TABLE bronze.orders_replica) a)
      + (SELECT count(*) FROM (TABLE bronze.orders_replica EXCEPT TABLE bronze.orders) b) AS differences;
 
--- 8. Silver: a consumer reads only what it has not read yet, collapsed to the net change per key,
---    and its watermark moves in the same transaction as the silver table (commit = acknowledged).
+-- 8. Silver: a consumer reads only what it has not read yet, and apply_changes merges it into the
+--    silver table in the same transaction (commit = acknowledged): newest change per key wins, deletes
+--    leave tombstones, re-runs change nothing.
 CREATE SCHEMA silver;
 CREATE TABLE silver.orders (LIKE bronze.orders INCLUDING ALL);
+ALTER TABLE silver.orders ADD COLUMN _commit_version bigint, ADD COLUMN _change_seq bigint;
 SELECT * FROM medallion.create_consumer('silver_orders', ARRAY['bronze.orders']::regclass[], 'earliest');
 
 CREATE PROCEDURE silver.refresh_orders() LANGUAGE plpgsql AS $$
+DECLARE
+	r record;
 BEGIN
 	SET LOCAL pg_medallion.run_id = 'silver_orders';
-	CREATE TEMP TABLE batch ON COMMIT DROP AS
-		SELECT * FROM medallion_changes.orders('silver_orders', net => true);
-	DELETE FROM silver.orders s USING batch b
-	WHERE b._change_type IN ('delete', 'update_preimage') AND s.order_id = b.order_id;
-	INSERT INTO silver.orders
-	SELECT order_id, customer, status, amount, updated_at FROM batch
-	WHERE _change_type IN ('insert', 'update_postimage');
-	RAISE NOTICE 'silver.orders: % net changes applied', (SELECT count(*) FROM batch);
+	SELECT * INTO r FROM medallion.apply_changes('silver.orders',
+		$q$SELECT * FROM medallion_changes.orders('silver_orders')$q$,
+		keys => '{order_id}', sequence_by => '{_commit_version,_change_seq}');
+	RAISE NOTICE 'silver.orders: % inserted, % updated, % deleted, % stale', r.inserted, r.updated, r.deleted, r.stale_skipped;
 END $$;
 
 CALL silver.refresh_orders();                                   -- the first run reads everything
@@ -87,5 +87,55 @@ DELETE FROM bronze.orders WHERE order_id = 8;
 CALL silver.refresh_orders();                                   -- the next run reads only what is new
 CALL silver.refresh_orders();                                   -- nothing new: nothing applied
 
-SELECT (SELECT count(*) FROM (TABLE bronze.orders EXCEPT TABLE silver.orders) a)
-     + (SELECT count(*) FROM (TABLE silver.orders EXCEPT TABLE bronze.orders) b) AS silver_differences;
+SELECT (SELECT count(*) FROM (TABLE bronze.orders EXCEPT SELECT order_id, customer, status, amount, updated_at FROM silver.orders) a)
+     + (SELECT count(*) FROM (SELECT order_id, customer, status, amount, updated_at FROM silver.orders EXCEPT TABLE bronze.orders) b) AS silver_differences;
+
+-- 9. Late and duplicated CDC from an external system: the hand-written MERGE resurrects a deleted
+--    customer and loses an update for a row it never saw; apply_changes does neither.
+CREATE SCHEMA staging;
+CREATE TABLE staging.customer_cdc (customer_id int, op text, event_ts timestamptz, name text, tier text);
+INSERT INTO staging.customer_cdc VALUES
+	(1, 'C', '2026-03-01 09:00+00', 'acme', 'gold'),
+	(1, 'D', '2026-03-01 12:00+00', 'acme', 'gold'),
+	(2, 'U', '2026-03-01 10:00+00', 'globex', 'silver'),          -- update of a row we never saw
+	(2, 'U', '2026-03-01 10:00+00', 'globex', 'silver');          -- delivered twice
+CREATE TABLE silver.customer (customer_id int PRIMARY KEY, name text, tier text, event_ts timestamptz);
+CREATE TABLE silver.customer_by_merge (LIKE silver.customer INCLUDING ALL);
+MERGE INTO silver.customer_by_merge t
+USING (SELECT DISTINCT ON (customer_id) * FROM staging.customer_cdc ORDER BY customer_id, event_ts DESC) s
+ON t.customer_id = s.customer_id
+WHEN MATCHED AND s.op = 'D' THEN DELETE
+WHEN MATCHED AND s.op IN ('U', 'C') AND s.event_ts >= t.event_ts THEN UPDATE SET name = s.name, tier = s.tier, event_ts = s.event_ts
+WHEN NOT MATCHED AND s.op IN ('C') THEN INSERT VALUES (s.customer_id, s.name, s.tier, s.event_ts);
+SELECT * FROM medallion.apply_changes('silver.customer', 'staging.customer_cdc', '{customer_id}', '{event_ts}',
+	delete_when => $$op = 'D'$$, except_columns => '{op}');
+-- A retry upstream re-sends the old create of customer 1.
+TRUNCATE staging.customer_cdc;
+INSERT INTO staging.customer_cdc VALUES (1, 'C', '2026-03-01 09:00+00', 'acme', 'gold');
+MERGE INTO silver.customer_by_merge t
+USING (SELECT DISTINCT ON (customer_id) * FROM staging.customer_cdc ORDER BY customer_id, event_ts DESC) s
+ON t.customer_id = s.customer_id
+WHEN MATCHED AND s.op = 'D' THEN DELETE
+WHEN MATCHED AND s.op IN ('U', 'C') AND s.event_ts >= t.event_ts THEN UPDATE SET name = s.name, tier = s.tier, event_ts = s.event_ts
+WHEN NOT MATCHED AND s.op IN ('C') THEN INSERT VALUES (s.customer_id, s.name, s.tier, s.event_ts);
+SELECT * FROM medallion.apply_changes('silver.customer', 'staging.customer_cdc', '{customer_id}', '{event_ts}',
+	delete_when => $$op = 'D'$$, except_columns => '{op}');
+SELECT 'hand-written MERGE' AS how, customer_id, name FROM silver.customer_by_merge
+UNION ALL SELECT 'apply_changes', customer_id, name FROM silver.customer ORDER BY 1, 2;
+
+-- 10. SCD type 2: the history of each order's status, with a late event landing in the middle.
+CREATE TABLE silver.order_status_history (order_id bigint, status text, event_ts timestamptz,
+	_valid_from timestamptz, _valid_to timestamptz, UNIQUE (order_id, event_ts));
+SELECT * FROM medallion.apply_changes('silver.order_status_history', $$
+	SELECT * FROM (VALUES (1, 'placed', timestamptz '2026-03-01 09:00+00'), (1, 'shipped', '2026-03-03 09:00+00'))
+	v(order_id, status, event_ts)$$, '{order_id}', '{event_ts}', scd_type => 2);
+SELECT * FROM medallion.apply_changes('silver.order_status_history', $$
+	SELECT 1 AS order_id, 'paid' AS status, timestamptz '2026-03-02 09:00+00' AS event_ts$$,
+	'{order_id}', '{event_ts}', scd_type => 2);                 -- arrives late
+SELECT order_id, status, _valid_from, _valid_to FROM silver.order_status_history ORDER BY _valid_from;
+
+-- 11. Gold: revenue per customer from silver.
+CREATE SCHEMA gold;
+CREATE TABLE gold.revenue_by_customer AS
+SELECT customer, count(*) AS orders, sum(amount) AS revenue FROM silver.orders GROUP BY customer ORDER BY customer;
+TABLE gold.revenue_by_customer;
