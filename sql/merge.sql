@@ -223,3 +223,12 @@ DROP ROLE merge_reader;
 SELECT medallion.drop_merge_state('silver.items') AS dropped, medallion.drop_merge_state('silver.items') AS again;
 SELECT * FROM medallion.apply_changes('silver.items', 'SELECT 1 AS id, 100 AS seq, 0 AS tie', '{id}', '{seq}');
 SELECT keys, sequence_by FROM medallion.apply_target WHERE target = 'silver.items'::regclass;
+
+-- 12. Dropping a target drops its merge state; dropping a state table forgets it.
+SELECT state_table AS customer_state FROM medallion.apply_target WHERE target = 'silver.customer'::regclass \gset
+DROP TABLE silver.customer;
+SELECT count(*) AS registrations, to_regclass(:'customer_state') AS state_table
+FROM medallion.apply_target WHERE state_table::text = :'customer_state';
+DROP TABLE medallion_state.items_tombstones;
+SELECT count(*) AS items_registered FROM medallion.apply_target WHERE target = 'silver.items'::regclass;
+SELECT inserted FROM medallion.apply_changes('silver.items', 'SELECT 77 AS id, 1 AS seq', '{id}', '{seq}');

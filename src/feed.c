@@ -642,5 +642,21 @@ medallion_detach_dropped_feeds(PG_FUNCTION_ARGS)
 				(errmsg("the feed of a dropped table was removed; its changes remain in %s", ct),
 				 errhint("DROP TABLE %s when they are no longer needed.", ct)));
 	}
+
+	/* A dropped merge target takes its merge state (tombstones or SCD2 event log) with it. */
+	CollectOids("SELECT a.state_table::oid, 0 FROM medallion.apply_target a "
+				"JOIN pg_catalog.pg_event_trigger_dropped_objects() d "
+				"ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+				"AND d.objid OPERATOR(pg_catalog.=) a.target::oid AND d.objsubid OPERATOR(pg_catalog.=) 0",
+				&change_tables, &feed_ids);
+	foreach(lc, change_tables)
+		RunAsOwner(psprintf("DELETE FROM medallion.apply_target WHERE state_table = %u::oid;\n"
+							"DROP TABLE IF EXISTS %s", lfirst_oid(lc), RelationDisplayName(lfirst_oid(lc))),
+				   0, NULL, NULL, SPI_OK_UTILITY);
+	/* A merge state table dropped by hand: forget it, the next merge starts a new one. */
+	RunAsOwner("DELETE FROM medallion.apply_target a USING pg_catalog.pg_event_trigger_dropped_objects() d "
+			   "WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass "
+			   "AND d.objid OPERATOR(pg_catalog.=) a.state_table::oid AND d.objsubid OPERATOR(pg_catalog.=) 0",
+			   0, NULL, NULL, SPI_OK_DELETE);
 	PG_RETURN_VOID();
 }
