@@ -41,7 +41,9 @@ CREATE TABLE medallion.feed (
 	mode			text NOT NULL CHECK (mode IN ('trigger', 'logical')),
 	enabled_xid		bigint NOT NULL,
 	enabled_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	partition_span	bigint NOT NULL CHECK (partition_span > 0)
+	partition_span	bigint NOT NULL CHECK (partition_span > 0),
+	retained_from	bigint NOT NULL DEFAULT 0,	-- oldest readable version, moved by vacuum
+	retention		interval						-- NULL: pg_medallion.retention
 );
 COMMENT ON TABLE medallion.feed IS
 	'Feeds: one row per captured source table';
@@ -604,3 +606,22 @@ LANGUAGE C
 AS 'MODULE_PATHNAME', 'medallion_drop_merge_state';
 COMMENT ON FUNCTION medallion.drop_merge_state(regclass) IS
 	'Forgets a target''s merge state (tombstones or SCD2 event log) so it can be applied with other keys';
+
+-- Retention ----------------------------------------------------------------
+
+CREATE FUNCTION medallion.vacuum(source regclass DEFAULT NULL, retain interval DEFAULT NULL,
+								 dry_run boolean DEFAULT false, force boolean DEFAULT false)
+RETURNS TABLE(feed regclass, versions_removed bigint, rows_removed bigint, bytes_freed bigint,
+			  oldest_kept_version bigint, pinned_by text[])
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_vacuum';
+COMMENT ON FUNCTION medallion.vacuum(regclass, interval, boolean, boolean) IS
+	'Removes versions older than the retention by dropping whole change partitions, never what a '
+	'consumer has not consumed unless forced; expires merge tombstones';
+
+CREATE FUNCTION medallion.set_retention(source regclass, retain interval)
+RETURNS void
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_set_retention';
+COMMENT ON FUNCTION medallion.set_retention(regclass, interval) IS
+	'Sets how long a feed keeps versions, or a merge target its tombstones (NULL: pg_medallion.retention)';

@@ -49,6 +49,7 @@ typedef struct FeedRow
 	Oid			change_table;
 	int64		enabled_xid;
 	int64		partition_span;
+	int64		retained_from;	/* oldest readable version (0: nothing removed yet) */
 	char		mode[16];
 } FeedRow;
 
@@ -67,6 +68,8 @@ typedef struct TickSnapshot
 extern int	medallion_tick_interval_ms;
 extern char *medallion_database;
 extern int	medallion_partition_xids;
+extern int	medallion_retention_s;
+extern int	medallion_min_retention_s;
 
 /* catalog.c */
 extern char *RelationDisplayName(Oid relid);
@@ -101,6 +104,7 @@ extern int64 FeedFirstVersion(const FeedRow *feed);
 extern bool TickOnce(int64 *version, char *message, size_t message_size);
 
 /* read.c */
+extern void CheckRetained(const FeedRow *feed, int64 from);
 extern void ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to, bool as_json,
 						 bool net);
 

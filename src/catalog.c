@@ -148,7 +148,7 @@ LookupFeedWhere(const char *condition, Oid argtype, Datum arg, FeedRow *feed)
 	int			save_sec;
 
 	query = psprintf("SELECT feed_id, source::oid, change_table::oid, enabled_xid, "
-					 "partition_span, mode FROM medallion.feed WHERE %s", condition);
+					 "partition_span, mode, retained_from FROM medallion.feed WHERE %s", condition);
 
 	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -169,6 +169,7 @@ LookupFeedWhere(const char *condition, Oid argtype, Datum arg, FeedRow *feed)
 		feed->partition_span = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
 		mode = SPI_getvalue(tup, desc, 6);
 		strlcpy(feed->mode, mode, sizeof(feed->mode));
+		feed->retained_from = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
 		found = true;
 	}
 	SPI_finish();

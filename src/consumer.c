@@ -33,6 +33,7 @@
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/array.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -124,11 +125,20 @@ FeedArgument(FunctionCallInfo fcinfo, int argno, FeedRow *feed)
 				 errhint("Call medallion.enable_feed() first.")));
 }
 
+/* OldestReadable returns the oldest version of a feed still readable: its first, or the first retention kept. */
+static int64
+OldestReadable(const FeedRow *feed)
+{
+	int64		first = FeedFirstVersion(feed);
+
+	return (first >= 0 && feed->retained_from > first) ? feed->retained_from : first;
+}
+
 /* StartWatermark returns where a new consumer of `feed` starts: the last version it counts as consumed. */
 static int64
 StartWatermark(const FeedRow *feed, const char *start, int64 newest)
 {
-	int64		first = FeedFirstVersion(feed);
+	int64		first = OldestReadable(feed);
 
 	if (strcmp(start, "latest") == 0)
 		return newest;
@@ -505,13 +515,13 @@ medallion_reset_consumer(PG_FUNCTION_ARGS)
 
 		if (!LookupFeedById(feed_ids[r], &feed))
 			elog(ERROR, "feed %d vanished", feed_ids[r]);
-		first = FeedFirstVersion(&feed);
+		first = OldestReadable(&feed);
 		if (first >= 0 && to_version < first - 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("to_version " INT64_FORMAT " is before the first version " INT64_FORMAT " of the feed of table %s",
+					 errmsg("to_version " INT64_FORMAT " is before the oldest readable version " INT64_FORMAT " of the feed of table %s",
 							to_version, first, RelationDisplayName(feed.source)),
-					 errhint("Reset to " INT64_FORMAT " to read the feed from its start.", first - 1)));
+					 errhint("Reset to " INT64_FORMAT " or later: older versions are gone or were never captured.", first - 1)));
 		DropSnapshotTables(consumer, feed.feed_id);
 		args[1] = Int64GetDatum(to_version);
 		args[2] = Int32GetDatum(feed.feed_id);
@@ -620,7 +630,19 @@ CheckNotStale(const char *consumer, const FeedRow *feed, int64 from)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(from - 1)};
+	FeedRow		now;
 
+	/* Locked first, as in CheckRetained: a vacuum is either all before us or all after. */
+	LockRelationOid(feed->change_table, AccessShareLock);
+	if (LookupFeedById(feed->feed_id, &now) && from < now.retained_from)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("consumer \"%s\" is stale: version " INT64_FORMAT " of the feed of table %s was removed by retention",
+						consumer, from, RelationDisplayName(feed->source)),
+				 errdetail("medallion.vacuum(force => true) removed versions it had not consumed; the oldest readable version is " INT64_FORMAT ".",
+						   now.retained_from),
+				 errhint("Call medallion.reset_consumer() to continue from version " INT64_FORMAT " or later.",
+						 now.retained_from - 1)));
 	if (RunAsOwner("SELECT 1 FROM medallion.tick WHERE version OPERATOR(pg_catalog.=) $1",
 					  1, argtypes, args, SPI_OK_SELECT) == 0)
 		ereport(ERROR,

@@ -11,6 +11,8 @@
 #include "pg_medallion.h"
 #include "merge.h"
 
+#include <limits.h>
+
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -21,6 +23,8 @@ int			medallion_tick_interval_ms = 0;
 char	   *medallion_database = NULL;
 char	   *medallion_run_id = NULL;
 int			medallion_partition_xids = 4194304;
+int			medallion_retention_s = 7 * 24 * 3600;
+int			medallion_min_retention_s = 3600;
 
 void		_PG_init(void);
 
@@ -57,6 +61,20 @@ _PG_init(void)
 							   "",
 							   PGC_USERSET, 0,
 							   NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_medallion.retention",
+							"How long medallion.vacuum keeps versions (and merge tombstones) by default.",
+							"medallion.set_retention() overrides it per feed or merge target.",
+							&medallion_retention_s,
+							7 * 24 * 3600, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_medallion.min_retention",
+							"Shortest retention medallion.vacuum accepts without force.",
+							NULL,
+							&medallion_min_retention_s,
+							3600, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_medallion");
 
 	CaptureCacheInit();

@@ -27,6 +27,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplesort.h"
 #include "utils/tuplestore.h"
@@ -94,6 +95,33 @@ ResolveRange(const FeedRow *feed, bool from_null, int64 from, bool to_null, int6
 	}
 	*from_out = from;
 	*to_out = to;
+}
+
+/*
+ * CheckRetained errors if version `from` of the feed was removed by
+ * retention.  The change table is locked first: medallion.vacuum drops
+ * partitions under an ACCESS EXCLUSIVE lock on it and moves retained_from
+ * in the same transaction, so what we read after the lock is either all
+ * before or all after a vacuum, never a half-removed version.
+ */
+void
+CheckRetained(const FeedRow *feed, int64 from)
+{
+	FeedRow		now;
+
+	LockRelationOid(feed->change_table, AccessShareLock);
+	if (!LookupFeedById(feed->feed_id, &now))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the feed of table %s was disabled", RelationDisplayName(feed->source)),
+				 errhint("Enable the feed again to capture changes.")));
+	if (from < now.retained_from)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("version " INT64_FORMAT " of the feed of table %s was removed by retention",
+						from, RelationDisplayName(feed->source)),
+				 errdetail("The oldest readable version is " INT64_FORMAT ".", now.retained_from),
+				 errhint("Read from version " INT64_FORMAT " or later.", now.retained_from)));
 }
 
 /* DataSelectList returns the SELECT list of data columns for the output columns (all but the metadata). */
@@ -188,6 +216,7 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 		NetKeysOf(feed, &keys);
 	if (from > to)
 		return;
+	CheckRetained(feed, from);
 
 	ticks = LoadTicks(from - 1, to, &nticks);
 	args[0] = Int64GetDatum(ticks[0].xmin);
