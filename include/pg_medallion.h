@@ -18,6 +18,7 @@
 
 #include "access/tupdesc.h"
 #include "fmgr.h"
+#include "nodes/pg_list.h"
 #include "utils/timestamp.h"
 
 /* Names of the extension's schemas and catalog objects. */
@@ -88,6 +89,11 @@ extern uint64 RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *args,
 
 /* feed.c */
 extern bool medallion_in_own_ddl;
+extern char *ColumnListSql(TupleDesc desc);
+extern void CreateReaders(const char *reader, int32 feed_id, const char *columns);
+
+/* schema.c */
+extern void EvolveFeedSchema(const FeedRow *feed, List *rename, const char *command);
 
 /* partition.c */
 extern Oid	ChangePartitionFor(const FeedRow *feed, int64 xid, bool create);

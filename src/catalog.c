@@ -239,8 +239,16 @@ RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *args, int expected)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	medallion_in_own_ddl = true;
-	rc = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0);
-	medallion_in_own_ddl = was_in_own_ddl;
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		/* Also on error: a flag left set would hide every later DDL from the event triggers. */
+		medallion_in_own_ddl = was_in_own_ddl;
+	}
+	PG_END_TRY();
 	if (rc != expected)
 		elog(ERROR, "generated statement failed (%s): %s", SPI_result_code_string(rc), sql);
 	processed = SPI_processed;

@@ -155,7 +155,7 @@ CheckSourceKind(Relation rel)
 }
 
 /* ColumnListSql returns "name type [COLLATE c], ..." for the source's live columns; checks reserved names. */
-static char *
+char *
 ColumnListSql(TupleDesc desc)
 {
 	StringInfoData buf;
@@ -251,7 +251,7 @@ CreateCaptureTriggers(Oid relid, int32 feed_id, bool with_truncate)
 }
 
 /* CreateReaders creates the typed reader functions of a feed, by version and by timestamp. */
-static void
+void
 CreateReaders(const char *reader, int32 feed_id, const char *columns)
 {
 	const char *meta = "_change_type medallion.change_type, _commit_version bigint, "
@@ -544,13 +544,18 @@ medallion_sync_partition_triggers(PG_FUNCTION_ARGS)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	List	   *tables = NIL;
-	ListCell   *lc;
+	List	   *evolved = NIL;
+	List	   *renames = NIL;
+	ListCell   *lc,
+			   *lr;
 	uint64		i;
+	const char *tag;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("medallion._sync_partition_triggers() must be called as an event trigger")));
+	tag = GetCommandTagName(((EventTriggerData *) fcinfo->context)->tag);
 	if (medallion_in_own_ddl)
 		PG_RETURN_VOID();
 
@@ -572,9 +577,34 @@ medallion_sync_partition_triggers(PG_FUNCTION_ARGS)
 			((CreateStmt *) cmd->parsetree)->partbound != NULL &&
 			cmd->d.simple.address.classId == RelationRelationId)
 			tables = lappend_oid(tables, cmd->d.simple.address.objectId);
+		else if (cmd->type == SCT_Simple && cmd->parsetree && IsA(cmd->parsetree, RenameStmt) &&
+				 ((RenameStmt *) cmd->parsetree)->renameType == OBJECT_COLUMN &&
+				 cmd->d.simple.address.classId == RelationRelationId)
+		{
+			RenameStmt *rename = (RenameStmt *) cmd->parsetree;
+
+			evolved = lappend_oid(evolved, cmd->d.simple.address.objectId);
+			renames = lappend(renames, list_make2(pstrdup(rename->subname), pstrdup(rename->newname)));
+		}
 		else if (cmd->type == SCT_AlterTable)
 		{
 			ListCell   *sc;
+			bool		columns_changed = false;
+
+			foreach(sc, cmd->d.alterTable.subcmds)
+			{
+				AlterTableCmd *at = (AlterTableCmd *) ((CollectedATSubcmd *) lfirst(sc))->parsetree;
+
+				columns_changed |= at && IsA(at, AlterTableCmd) &&
+					(at->subtype == AT_AddColumn || at->subtype == AT_AddColumnRecurse ||
+					 at->subtype == AT_DropColumn || at->subtype == AT_DropColumnRecurse ||
+					 at->subtype == AT_AlterColumnType);
+			}
+			if (columns_changed)
+			{
+				evolved = lappend_oid(evolved, cmd->d.alterTable.objectId);
+				renames = lappend(renames, NIL);
+			}
 
 			foreach(sc, cmd->d.alterTable.subcmds)
 			{
@@ -598,6 +628,13 @@ medallion_sync_partition_triggers(PG_FUNCTION_ARGS)
 
 	foreach(lc, tables)
 		SyncPartitionTriggers(lfirst_oid(lc));
+	forboth(lc, evolved, lr, renames)
+	{
+		FeedRow		feed;
+
+		if (LookupFeedBySource(lfirst_oid(lc), &feed))
+			EvolveFeedSchema(&feed, (List *) lfirst(lr), tag);
+	}
 	PG_RETURN_VOID();
 }
 
