@@ -139,3 +139,15 @@ CREATE SCHEMA gold;
 CREATE TABLE gold.revenue_by_customer AS
 SELECT customer, count(*) AS orders, sum(amount) AS revenue FROM silver.orders GROUP BY customer ORDER BY customer;
 TABLE gold.revenue_by_customer;
+
+-- 12. Time travel: bronze.orders as it was at the first version, rebuilt from the table and its feed.
+SELECT order_id, status, amount FROM medallion.as_of(NULL::bronze.orders, :after_load) ORDER BY order_id;
+
+-- 13. Retention: what a vacuum keeping one day would remove now (nothing is a day old yet), and who pins.
+SELECT * FROM medallion.vacuum('bronze.orders', retain => interval '1 day', dry_run => true);
+
+-- 14. Schema evolution: a new column reaches the change table and the typed reader.
+ALTER TABLE bronze.orders ADD COLUMN channel text;
+UPDATE bronze.orders SET channel = 'web' WHERE order_id = 9;
+SELECT order_id, status, channel, _change_type FROM medallion_changes.orders(medallion.current_version());
+SELECT command, summary FROM medallion.schema_change;
