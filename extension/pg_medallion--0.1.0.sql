@@ -200,24 +200,49 @@ AS 'MODULE_PATHNAME', 'medallion_first_version';
 COMMENT ON FUNCTION medallion.first_version(regclass) IS
 	'The first version of a feed (the one its enable committed in); NULL while the enable is uncommitted';
 
+-- Application names of writers, by the id stored in each change row (_app); see application.c.
+CREATE TABLE medallion.application (
+	app_id	integer PRIMARY KEY,
+	name	text NOT NULL
+);
+COMMENT ON TABLE medallion.application IS 'application_name of writing sessions, by the id change rows carry';
+SELECT pg_catalog.pg_extension_config_dump('medallion.application', '');
+GRANT SELECT ON medallion.application TO PUBLIC;
+
+CREATE FUNCTION medallion._feed_id(source regclass)
+RETURNS integer
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT feed_id FROM medallion.feed WHERE feed.source = _feed_id.source $$;
+
 CREATE FUNCTION medallion.history(source regclass)
-RETURNS TABLE(version bigint, commit_timestamp timestamptz, inserts bigint, updates bigint,
-			  deletes bigint, truncates bigint)
+RETURNS TABLE(version bigint, commit_timestamp timestamptz, operations text[], rows bigint, inserts bigint,
+			  updates bigint, deletes bigint, truncates bigint, roles text[], applications text[])
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT c._commit_version, c._commit_timestamp,
+		   array_agg(DISTINCT CASE c._change_type WHEN 'insert' THEN 'INSERT' WHEN 'delete' THEN 'DELETE'
+								   WHEN 'truncate' THEN 'TRUNCATE' ELSE 'UPDATE' END),
+		   count(*) FILTER (WHERE c._change_type <> 'update_preimage'),
 		   count(*) FILTER (WHERE c._change_type = 'insert'),
 		   count(*) FILTER (WHERE c._change_type = 'update_postimage'),
 		   count(*) FILTER (WHERE c._change_type = 'delete'),
-		   count(*) FILTER (WHERE c._change_type = 'truncate')
-	FROM medallion.table_changes(source, coalesce(medallion.first_version(source),
-												  medallion.current_version())) AS c
+		   count(*) FILTER (WHERE c._change_type = 'truncate'),
+		   array_agg(DISTINCT coalesce(r.rolname::text, c._role::text)),
+		   array_remove(array_agg(DISTINCT CASE WHEN c._app = 0 THEN NULL
+												ELSE coalesce(a.name, '#' || c._app) END), NULL)
+	FROM medallion._changes(medallion._feed_id(source),
+							coalesce(medallion.first_version(source), medallion.current_version()), NULL)
+		 AS c(_role oid, _app integer, _change_type medallion.change_type, _commit_version bigint,
+			  _commit_timestamp timestamptz, _change_seq bigint)
+	LEFT JOIN pg_roles AS r ON r.oid = c._role
+	LEFT JOIN medallion.application AS a ON a.app_id = c._app
 	GROUP BY 1, 2
 	ORDER BY 1
 $$;
 COMMENT ON FUNCTION medallion.history(regclass) IS
-	'Per version of a feed that has changes: counts by change type and the commit timestamp';
+	'Per version of a feed that has changes: commit time, operations, row counts, roles and applications';
 
 CREATE VIEW medallion.feeds AS
 SELECT f.feed_id, f.source, f.change_table, f.reader, f.mode, f.enabled_at,

@@ -25,7 +25,8 @@
 #define MEDALLION_SCHEMA			"medallion"
 #define MEDALLION_CHANGES_SCHEMA	"medallion_changes"
 
-/* Change tables hold the source's columns, then these metadata columns: _xid, _seq, _change_type. */
+/* Change tables hold the source's columns, then these metadata columns: _xid, _seq, _change_type, _role, _app. */
+#define CHANGE_META_COLUMNS 5
 
 /* Order keys: a sequence value drawn per statement, shifted, plus a row ordinal. */
 #define SEQ_ORDINAL_BITS		20
@@ -116,6 +117,9 @@ extern void ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 fro
 
 /* ticker.c */
 extern void RegisterTickerWorker(void);
+
+/* application.c */
+extern int32 CurrentApplicationId(void);
 
 /* capture.c */
 extern void CaptureCacheInit(void);

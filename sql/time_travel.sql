@@ -78,3 +78,26 @@ SELECT expect_error(format('SELECT * FROM medallion.restore(''acct'', %s)', :v2)
 RESET ROLE;
 DROP OWNED BY tt_reader;
 DROP ROLE tt_reader;
+
+-- history: per version the operations, row counts, roles and applications that wrote it.
+CREATE TABLE hist (id int PRIMARY KEY, v text);
+SELECT medallion.enable_feed('hist') IS NOT NULL AS fed;
+CREATE ROLE hist_writer;
+GRANT INSERT, UPDATE, DELETE, SELECT ON hist TO hist_writer;
+SET application_name = 'loader';
+INSERT INTO hist SELECT g, 'x' FROM generate_series(1, 5) g;
+SELECT medallion.current_version() IS NOT NULL AS closed;
+SET ROLE hist_writer;
+SET application_name = 'nightly fix';
+UPDATE hist SET v = 'y' WHERE id <= 2;
+DELETE FROM hist WHERE id = 5;
+RESET ROLE;
+SET application_name = 'loader';
+INSERT INTO hist VALUES (6, 'z');
+RESET application_name;
+TRUNCATE hist;
+SELECT operations, rows, inserts, updates, deletes, truncates, roles, applications
+FROM medallion.history('hist') ORDER BY version;
+SELECT name FROM medallion.application WHERE name NOT LIKE 'pg_regress%' ORDER BY name;
+REVOKE ALL ON hist FROM hist_writer;
+DROP ROLE hist_writer;

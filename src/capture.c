@@ -59,6 +59,8 @@ typedef struct CaptureEntry
 	int			xid_att;		/* 0-based positions of the metadata columns */
 	int			seq_att;
 	int			type_att;
+	int			role_att;
+	int			app_att;
 	bool		splice;			/* change rows can be spliced from source tuples: see SpliceChange */
 	Oid			change_type_label[CHANGE_TYPE_COUNT];
 	Oid			seq_oid;
@@ -80,6 +82,8 @@ typedef struct CaptureBatch
 	Datum	   *values;
 	bool	   *nulls;
 	int64		xid;
+	Oid			role;			/* who writes: stored in every change row (_role) */
+	int32		app;			/* and from which application (_app) */
 	int64		seq_block;
 	int64		ordinal;
 } CaptureBatch;
@@ -137,7 +141,7 @@ BuildColumnMap(CaptureEntry *entry, TupleDesc source_desc, TupleDesc part_desc)
 	entry->natts = part_desc->natts;
 	entry->source_attnum = MemoryContextAllocZero(CacheMemoryContext,
 												  sizeof(AttrNumber) * part_desc->natts);
-	entry->xid_att = entry->seq_att = entry->type_att = -1;
+	entry->xid_att = entry->seq_att = entry->type_att = entry->role_att = entry->app_att = -1;
 	for (i = 0; i < part_desc->natts; i++)
 	{
 		Form_pg_attribute pattr = TupleDescAttr(part_desc, i);
@@ -151,6 +155,10 @@ BuildColumnMap(CaptureEntry *entry, TupleDesc source_desc, TupleDesc part_desc)
 			entry->seq_att = i;
 		else if (strcmp(NameStr(pattr->attname), "_change_type") == 0)
 			entry->type_att = i;
+		else if (strcmp(NameStr(pattr->attname), "_role") == 0)
+			entry->role_att = i;
+		else if (strcmp(NameStr(pattr->attname), "_app") == 0)
+			entry->app_att = i;
 		else
 		{
 			for (j = 0; j < source_desc->natts; j++)
@@ -172,13 +180,16 @@ BuildColumnMap(CaptureEntry *entry, TupleDesc source_desc, TupleDesc part_desc)
 			}
 		}
 	}
-	if (entry->xid_att < 0 || entry->seq_att < 0 || entry->type_att < 0)
+	if (entry->xid_att < 0 || entry->seq_att < 0 || entry->type_att < 0 || entry->role_att < 0 ||
+		entry->app_att < 0)
 		elog(ERROR, "a change table partition lacks its metadata columns");
 
-	entry->splice = (part_desc->natts == source_desc->natts + 3 &&
+	entry->splice = (part_desc->natts == source_desc->natts + CHANGE_META_COLUMNS &&
 					 entry->xid_att == source_desc->natts &&
 					 entry->seq_att == source_desc->natts + 1 &&
-					 entry->type_att == source_desc->natts + 2);
+					 entry->type_att == source_desc->natts + 2 &&
+					 entry->role_att == source_desc->natts + 3 &&
+					 entry->app_att == source_desc->natts + 4);
 	for (i = 0; entry->splice && i < source_desc->natts; i++)
 	{
 		Form_pg_attribute pattr = TupleDescAttr(part_desc, i);
@@ -285,6 +296,8 @@ BeginBatch(CaptureBatch *batch, CaptureEntry *entry, Relation source, int64 xid,
 	memset(batch, 0, sizeof(CaptureBatch));
 	batch->entry = entry;
 	batch->xid = xid;
+	batch->role = GetUserId();
+	batch->app = CurrentApplicationId();
 	batch->rel = OpenPartition(entry, source, xid);
 	batch->estate = CreateExecutorState();
 	batch->rri = makeNode(ResultRelInfo);
@@ -360,14 +373,14 @@ NextOrderKey(CaptureBatch *batch)
  * SpliceChange returns the change row for a source tuple without deforming
  * it: when the change table's data columns are the source's (entry->splice),
  * a change row is the source tuple's null bitmap and data bytes as they are,
- * followed by the three metadata columns.  Null if the tuple does not fit
+ * followed by the metadata columns (_xid, _seq, _change_type, _role, _app).  Null if the tuple does not fit
  * (fewer attributes than the relation, after ADD COLUMN with a default).
  */
 static HeapTuple
 SpliceChange(CaptureBatch *batch, MinimalTuple src, int64 seq, Oid type)
 {
 	TupleDesc	desc = RelationGetDescr(batch->rel);
-	int			nsrc = desc->natts - 3;
+	int			nsrc = desc->natts - CHANGE_META_COLUMNS;
 	bool		hasnull = (src->t_infomask & HEAP_HASNULL) != 0;
 	char	   *src_data = (char *) src + src->t_hoff - MINIMAL_TUPLE_OFFSET;
 	Size		data_len = src->t_len - (src->t_hoff - MINIMAL_TUPLE_OFFSET);
@@ -375,7 +388,9 @@ SpliceChange(CaptureBatch *batch, MinimalTuple src, int64 seq, Oid type)
 	Size		off;
 	Size		xid_off,
 				seq_off,
-				type_off;
+				type_off,
+				role_off,
+				app_off;
 	Size		len;
 	HeapTuple	tuple;
 	HeapTupleHeader td;
@@ -393,6 +408,10 @@ SpliceChange(CaptureBatch *batch, MinimalTuple src, int64 seq, Oid type)
 	off = att_align_nominal(off, TYPALIGN_INT);
 	type_off = off;
 	off += sizeof(Oid);
+	role_off = off;				/* oid and int4: int-aligned like the enum before them */
+	off += sizeof(Oid);
+	app_off = off;
+	off += sizeof(int32);
 	len = hoff + off;
 
 	tuple = (HeapTuple) palloc0(HEAPTUPLESIZE + len);
@@ -410,7 +429,7 @@ SpliceChange(CaptureBatch *batch, MinimalTuple src, int64 seq, Oid type)
 	td->t_infomask = src->t_infomask & (HEAP_HASNULL | HEAP_HASVARWIDTH | HEAP_HASEXTERNAL);
 	if (hasnull)
 	{
-		/* The source's bits, then three set bits: metadata is never NULL. */
+		/* The source's bits, then set bits: metadata is never NULL. */
 		memcpy(td->t_bits, src->t_bits, BITMAPLEN(nsrc));
 		for (i = nsrc; i < desc->natts; i++)
 			td->t_bits[i >> 3] |= (bits8) (1 << (i & 0x07));
@@ -419,6 +438,8 @@ SpliceChange(CaptureBatch *batch, MinimalTuple src, int64 seq, Oid type)
 	*(int64 *) ((char *) td + hoff + xid_off) = batch->xid;
 	*(int64 *) ((char *) td + hoff + seq_off) = seq;
 	*(Oid *) ((char *) td + hoff + type_off) = type;
+	*(Oid *) ((char *) td + hoff + role_off) = batch->role;
+	*(int32 *) ((char *) td + hoff + app_off) = batch->app;
 	return tuple;
 }
 
@@ -460,6 +481,10 @@ AddChange(CaptureBatch *batch, ChangeType type, TupleTableSlot *source_slot)
 		batch->nulls[entry->seq_att] = false;
 		batch->values[entry->type_att] = ObjectIdGetDatum(entry->change_type_label[type]);
 		batch->nulls[entry->type_att] = false;
+		batch->values[entry->role_att] = ObjectIdGetDatum(batch->role);
+		batch->nulls[entry->role_att] = false;
+		batch->values[entry->app_att] = Int32GetDatum(batch->app);
+		batch->nulls[entry->app_att] = false;
 		tuple = heap_form_tuple(RelationGetDescr(batch->rel), batch->values, batch->nulls);
 	}
 	ExecStoreHeapTuple(tuple, slot, true);

@@ -185,7 +185,8 @@ DataColumnList(const FeedRow *feed)
 		const char *name = NameStr(TupleDescAttr(desc, i)->attname);
 
 		if (TupleDescAttr(desc, i)->attisdropped || strcmp(name, "_xid") == 0 ||
-			strcmp(name, "_seq") == 0 || strcmp(name, "_change_type") == 0)
+			strcmp(name, "_seq") == 0 || strcmp(name, "_change_type") == 0 ||
+			strcmp(name, "_role") == 0 || strcmp(name, "_app") == 0)
 			continue;
 		appendStringInfo(&buf, "%s%s", buf.len ? ", " : "", quote_identifier(name));
 	}

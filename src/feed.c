@@ -48,7 +48,7 @@ bool		medallion_in_own_ddl = false;
 
 /* Column names a source may not use: the change table and readers use them. */
 static const char *const reserved_columns[] = {
-	"_xid", "_seq", "_change_type", "_commit_version", "_commit_timestamp", "_change_seq", NULL
+	"_xid", "_seq", "_change_type", "_role", "_app", "_commit_version", "_commit_timestamp", "_change_seq", NULL
 };
 
 /* The capture triggers enable_feed creates, and the events they capture. */
@@ -342,7 +342,8 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "CREATE TABLE %s (%s, _xid bigint NOT NULL, _seq bigint NOT NULL, "
-					 "_change_type medallion.change_type NOT NULL) PARTITION BY RANGE (_xid);\n"
+					 "_change_type medallion.change_type NOT NULL, _role oid NOT NULL, _app integer NOT NULL) "
+					 "PARTITION BY RANGE (_xid);\n"
 					 "CREATE INDEX ON %s USING brin (_xid);\n"
 					 "COMMENT ON TABLE %s IS %s;\n"
 					 "INSERT INTO medallion.feed (source, change_table, reader, mode, enabled_xid, partition_span) "

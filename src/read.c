@@ -133,7 +133,7 @@ DataSelectList(TupleDesc outdesc, bool as_json)
 
 	if (as_json)
 		return "(pg_catalog.to_jsonb(c.*) OPERATOR(pg_catalog.-) "
-			"'{_xid,_seq,_change_type}'::pg_catalog.text[])";
+			"'{_xid,_seq,_change_type,_role,_app}'::pg_catalog.text[])";
 	initStringInfo(&buf);
 	for (i = 0; i < outdesc->natts - READ_META_COLUMNS; i++)
 		appendStringInfo(&buf, "%sc.%s", i ? ", " : "",

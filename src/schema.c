@@ -146,7 +146,8 @@ EvolveFeedSchema(const FeedRow *feed, List *rename, const char *command)
 
 		if (!c->attisdropped && DescColumnByName(sdesc, NameStr(c->attname)) == NULL &&
 			strcmp(NameStr(c->attname), "_xid") != 0 && strcmp(NameStr(c->attname), "_seq") != 0 &&
-			strcmp(NameStr(c->attname), "_change_type") != 0)
+			strcmp(NameStr(c->attname), "_change_type") != 0 && strcmp(NameStr(c->attname), "_role") != 0 &&
+			strcmp(NameStr(c->attname), "_app") != 0)
 			appendStringInfo(&summary, "%s kept for older changes; ", NameStr(c->attname));
 	}
 	if (ddl.len > 0)
