@@ -119,6 +119,21 @@ UPDATE medallion_state.ret_target_tombstones SET _deleted_at = now() - interval 
 SELECT feed, versions_removed, rows_removed, oldest_kept_version, pinned_by FROM medallion.vacuum('ret_target', dry_run => true);
 SELECT feed, rows_removed FROM medallion.vacuum('ret_target');
 SELECT id FROM medallion_state.ret_target_tombstones ORDER BY id;
+-- SCD2 history: versions that ended before the retention go, with the events only they needed; the
+-- history that stays is recomputed the same when the key changes again.
+CREATE TABLE ret_hist (id int, status text, ts timestamptz, _valid_from timestamptz, _valid_to timestamptz,
+	UNIQUE (id, ts));
+SELECT inserted FROM medallion.apply_changes('ret_hist', $$
+	SELECT * FROM (VALUES (1, 'a', now() - interval '40 days'), (1, 'b', now() - interval '35 days'),
+	                      (1, 'c', now() - interval '1 day'), (2, 'x', now() - interval '50 days')) v(id, status, ts)$$,
+	'{id}', '{ts}', scd_type => 2);
+SELECT feed, rows_removed FROM medallion.vacuum('ret_hist', retain => interval '30 days', dry_run => true);
+SELECT feed, rows_removed FROM medallion.vacuum('ret_hist', retain => interval '30 days');
+SELECT id, status, _valid_to IS NULL AS current FROM ret_hist ORDER BY id, ts;
+SELECT count(*) AS events_left FROM medallion_state.ret_hist_history_events;
+SELECT inserted, updated, deleted FROM medallion.apply_changes('ret_hist',
+	$$SELECT 1 AS id, 'd' AS status, now() AS ts$$, '{id}', '{ts}', scd_type => 2);
+SELECT id, status, _valid_to IS NULL AS current FROM ret_hist ORDER BY id, ts;
 -- vacuum() of everything reports every feed and merge target the caller owns.
 SELECT count(*) >= 2 AS reports_feeds_and_targets FROM medallion.vacuum();
 

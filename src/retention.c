@@ -269,7 +269,7 @@ VacuumFeed(const FeedRow *feed, int64 retain_s, bool dry_run, bool force)
 	return result;
 }
 
-/* ExpireTombstones removes a merge target's tombstones older than retain; SCD2 history is kept. */
+/* ExpireTombstones removes an SCD1 merge target's tombstones older than retain. */
 static VacuumResult *
 ExpireTombstones(Oid target, Oid state_table, int64 retain_s, bool dry_run)
 {
@@ -288,6 +288,82 @@ ExpireTombstones(Oid target, Oid state_table, int64 retain_s, bool dry_run)
 	if (!dry_run && n > 0)
 		RunAsOwner(psprintf("DELETE FROM %s %s", RelationDisplayName(state_table), where),
 				   1, argtypes, args, SPI_OK_DELETE);
+	return result;
+}
+
+/*
+ * ExpireHistory removes an SCD2 target's versions that ended before
+ * now() - retain, and the logged events only they needed: per key, those
+ * before the oldest version that stays (that version's own opening event
+ * stays, so recomputing the key's history later gives the same rows).
+ * Only when the first sequence column is a time; otherwise nothing goes.
+ */
+static VacuumResult *
+ExpireHistory(Oid target, Oid state_table, int64 retain_s, bool dry_run)
+{
+	VacuumResult *result = palloc0(sizeof(VacuumResult));
+	Oid			argtypes[2] = {OIDOID, INT8OID};
+	Datum		args[2] = {ObjectIdGetDatum(target), Int64GetDatum(retain_s)};
+	Oid			save_userid;
+	int			save_sec;
+	char	   *seq1 = NULL;
+	char	   *type = NULL;
+	List	   *keys = NIL;
+	StringInfoData match;
+	ListCell   *lc;
+	char	   *bound;
+	int64		n = 0;
+	MemoryContext outer = CurrentMemoryContext;
+
+	result->relation = target;
+	result->oldest_kept = -1;
+
+	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT a.sequence_by[1], pg_catalog.format_type(t.atttypid, NULL), k.key "
+							  "FROM medallion.apply_target a "
+							  "JOIN pg_catalog.pg_attribute t ON t.attrelid OPERATOR(pg_catalog.=) a.target "
+							  "  AND t.attname OPERATOR(pg_catalog.=) a.sequence_by[1] "
+							  "CROSS JOIN LATERAL pg_catalog.unnest(a.keys) AS k(key) "
+							  "WHERE a.target OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+							  1, argtypes, args, NULL, true, 0) == SPI_OK_SELECT)
+	{
+		uint64		i;
+
+		for (i = 0; i < SPI_processed; i++)
+		{
+			MemoryContext spi = MemoryContextSwitchTo(outer);
+
+			seq1 = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+			type = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+			keys = lappend(keys, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3)));
+			MemoryContextSwitchTo(spi);
+		}
+	}
+	SPI_finish();
+	RestoreUser(save_userid, save_sec);
+	if (seq1 == NULL || (strcmp(type, "timestamp with time zone") != 0 &&
+						 strcmp(type, "timestamp without time zone") != 0 && strcmp(type, "date") != 0))
+		return result;			/* validity is not a time: nothing can be old */
+
+	bound = psprintf("(pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $2))::%s", type);
+	initStringInfo(&match);
+	foreach(lc, keys)
+		appendStringInfo(&match, "%st.%s OPERATOR(pg_catalog.=) e.%s", foreach_current_index(lc) > 0 ? " AND " : "",
+						 quote_identifier(lfirst(lc)), quote_identifier(lfirst(lc)));
+
+	(void) QueryInt64(psprintf("SELECT pg_catalog.count(*) FROM %s WHERE \"_valid_to\" OPERATOR(pg_catalog.<) %s",
+							   RelationDisplayName(target), bound), 2, argtypes, args, &n);
+	result->rows_removed = n;
+	if (dry_run || n == 0)
+		return result;
+	RunAsOwner(psprintf("DELETE FROM %s WHERE \"_valid_to\" OPERATOR(pg_catalog.<) %s",
+						RelationDisplayName(target), bound), 2, argtypes, args, SPI_OK_DELETE);
+	RunAsOwner(psprintf("DELETE FROM %s AS e WHERE e.%s OPERATOR(pg_catalog.<) COALESCE("
+						"(SELECT pg_catalog.min(t.\"_valid_from\") FROM %s AS t WHERE %s), %s)",
+						RelationDisplayName(state_table), quote_identifier(seq1), RelationDisplayName(target),
+						match.data, bound), 2, argtypes, args, SPI_OK_DELETE);
 	return result;
 }
 
@@ -336,6 +412,7 @@ medallion_vacuum(PG_FUNCTION_ARGS)
 	List	   *feeds = NIL;
 	List	   *targets = NIL;
 	List	   *states = NIL;
+	List	   *scd_types = NIL;
 	ListCell   *lc,
 			   *ls;
 	bool		found = false;
@@ -358,8 +435,8 @@ medallion_vacuum(PG_FUNCTION_ARGS)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		if (SPI_execute("SELECT 0, feed_id, 0::oid FROM medallion.feed UNION ALL "
-						"SELECT 1, target::oid::int, state_table::oid FROM medallion.apply_target "
-						"WHERE scd_type OPERATOR(pg_catalog.=) 1 ORDER BY 1, 2", true, 0) != SPI_OK_SELECT)
+						"SELECT scd_type, target::oid::int, state_table::oid FROM medallion.apply_target "
+						"ORDER BY 1, 2", true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "listing feeds failed");
 		for (i = 0; i < SPI_processed; i++)
 		{
@@ -375,6 +452,7 @@ medallion_vacuum(PG_FUNCTION_ARGS)
 			{
 				targets = lappend_oid(targets, (Oid) id);
 				states = lappend_oid(states, state);
+				scd_types = lappend_int(scd_types, kind);
 			}
 			MemoryContextSwitchTo(spi);
 		}
@@ -418,7 +496,10 @@ medallion_vacuum(PG_FUNCTION_ARGS)
 							 1, argtypes, args, &retain_s))
 			retain_s = medallion_retention_s;
 		CheckRetainAllowed(retain_s, force);
-		PutResult(rsinfo, ExpireTombstones(target, lfirst_oid(ls), retain_s, dry_run));
+		if (list_nth_int(scd_types, foreach_current_index(lc)) == 1)
+			PutResult(rsinfo, ExpireTombstones(target, lfirst_oid(ls), retain_s, dry_run));
+		else
+			PutResult(rsinfo, ExpireHistory(target, lfirst_oid(ls), retain_s, dry_run));
 		found = true;
 	}
 	if (!all && !found)
