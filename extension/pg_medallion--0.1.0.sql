@@ -43,7 +43,8 @@ CREATE TABLE medallion.feed (
 	enabled_at		timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	partition_span	bigint NOT NULL CHECK (partition_span > 0),
 	retained_from	bigint NOT NULL DEFAULT 0,	-- oldest readable version, moved by vacuum
-	retention		interval						-- NULL: pg_medallion.retention
+	retention		interval,						-- NULL: pg_medallion.retention
+	enabled_lsn		pg_lsn							-- logical feeds: changes committed after it are the feed's
 );
 COMMENT ON TABLE medallion.feed IS
 	'Feeds: one row per captured source table';
@@ -685,7 +686,9 @@ BEGIN
 	SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
 	FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
 	SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = source AND i.indisprimary) INTO has_key;
-	DROP TABLE IF EXISTS pg_temp.medallion_restore;
+	IF to_regclass('pg_temp.medallion_restore') IS NOT NULL THEN
+		DROP TABLE pg_temp.medallion_restore;
+	END IF;
 	EXECUTE format('CREATE TEMP TABLE medallion_restore ON COMMIT DROP AS SELECT * FROM medallion.as_of(NULL::%s, $1)',
 				   source) USING version;
 	IF has_key THEN
@@ -725,3 +728,23 @@ COMMENT ON TABLE medallion.schema_change IS 'Column changes of fed tables, carri
 SELECT pg_catalog.pg_extension_config_dump('medallion.schema_change', '');
 REVOKE ALL ON medallion.schema_change FROM PUBLIC;
 GRANT SELECT ON medallion.schema_change TO PUBLIC;
+
+-- Logical feeds -------------------------------------------------------------
+
+-- The database's replication slot and the LSN up to which pull has stored its changes.
+CREATE TABLE medallion.logical_slot (
+	slot_name	name PRIMARY KEY,
+	stored_lsn	pg_lsn NOT NULL,
+	pulled_at	timestamptz
+);
+COMMENT ON TABLE medallion.logical_slot IS
+	'The slot logical feeds read, and the watermark of what pull stored (committed with the changes)';
+REVOKE ALL ON medallion.logical_slot FROM PUBLIC;
+GRANT SELECT ON medallion.logical_slot TO PUBLIC;
+
+CREATE FUNCTION medallion.pull(max_changes bigint DEFAULT NULL)
+RETURNS TABLE(feed regclass, changes bigint)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_pull';
+COMMENT ON FUNCTION medallion.pull(bigint) IS
+	'Stores decoded changes of the logical feeds into their change tables, exactly once, in the caller''s transaction';

@@ -93,6 +93,12 @@ extern bool medallion_in_own_ddl;
 extern char *ColumnListSql(TupleDesc desc);
 extern void CreateReaders(const char *reader, int32 feed_id, const char *columns);
 
+/* logical.c */
+struct RelationData;
+extern void LogicalCheckSource(struct RelationData *rel);
+extern void LogicalPrepareSlot(void);
+extern void LogicalDropSlotIfUnused(void);
+
 /* schema.c */
 extern void EvolveFeedSchema(const FeedRow *feed, List *rename, const char *command);
 

@@ -35,7 +35,10 @@ FROM pg_logical_slot_get_changes('medallion_test', NULL, NULL);
 INSERT INTO dec VALUES (3, 'opt', 1, true, NULL, 'b');
 SELECT masked(data) FROM pg_logical_slot_peek_changes('medallion_test', NULL, NULL,
 	'include-xid', 'false', 'include-timestamp', 'off');
+SELECT count(*) AS public_excluded FROM pg_logical_slot_peek_changes('medallion_test', NULL, NULL,
+	'exclude-schemas', 'audit,public');
 SELECT expect_error($$SELECT * FROM pg_logical_slot_peek_changes('medallion_test', NULL, NULL, 'format', 'json')$$);
+SELECT expect_error($$SELECT * FROM pg_logical_slot_peek_changes('medallion_test', NULL, NULL, 'exclude-schemas', 'a,,b')$$);
 SELECT expect_error($$SELECT * FROM pg_logical_slot_peek_changes('medallion_test', NULL, NULL, 'include-xid', 'maybe')$$);
 SELECT 'dropped' FROM pg_drop_replication_slot('medallion_test');
 DROP TABLE dec, dec_full;

@@ -19,7 +19,8 @@
  * everything else a string in the type's text form.
  *
  * Options are checked strictly (an unknown one is an error):
- *   include-xid, include-timestamp (booleans, default true).
+ *   include-xid, include-timestamp (booleans, default true),
+ *   exclude-schemas (comma-separated schema names not to write).
  * Each change is built in a memory context reset after it is written.
  *
  *-------------------------------------------------------------------------
@@ -33,6 +34,7 @@
 #include "replication/logical.h"
 #include "replication/output_plugin.h"
 #include "utils/builtins.h"
+#include "utils/varlena.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -48,6 +50,7 @@ typedef struct DecoderState
 	MemoryContext change_context;
 	bool		include_xid;
 	bool		include_timestamp;
+	List	   *exclude_schemas;	/* schema names whose tables are not written */
 } DecoderState;
 
 /* DecoderStartup parses the options strictly and sets up the per-change context. */
@@ -70,11 +73,20 @@ DecoderStartup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_in
 			target = &state->include_xid;
 		else if (strcmp(elem->defname, "include-timestamp") == 0)
 			target = &state->include_timestamp;
+		else if (strcmp(elem->defname, "exclude-schemas") == 0)
+		{
+			if (elem->arg == NULL || !SplitIdentifierString(pstrdup(strVal(elem->arg)), ',', &state->exclude_schemas))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"exclude-schemas\" needs a comma-separated list of schema names"),
+						 errhint("For example 'audit,staging'.")));
+			continue;
+		}
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("option \"%s\" is not recognized by the pg_medallion output plugin", elem->defname),
-					 errhint("Valid options are include-xid and include-timestamp.")));
+					 errhint("Valid options are include-xid, include-timestamp and exclude-schemas.")));
 		if (elem->arg == NULL)
 			*target = true;
 		else if (!parse_bool(strVal(elem->arg), target))
@@ -222,6 +234,22 @@ AppendHeader(StringInfo out, DecoderState *state, ReorderBufferTXN *txn, XLogRec
 	appendStringInfo(out, ",\"change\":\"%s\"", change);
 }
 
+/* Excluded says whether a relation's schema is in the exclude-schemas option. */
+static bool
+Excluded(DecoderState *state, Relation rel)
+{
+	ListCell   *lc;
+	char	   *schema;
+
+	if (state->exclude_schemas == NIL)
+		return false;
+	schema = get_namespace_name(RelationGetNamespace(rel));
+	foreach(lc, state->exclude_schemas)
+		if (strcmp(lfirst(lc), schema) == 0)
+			return true;
+	return false;
+}
+
 /* DecoderChange writes one row change. */
 static void
 DecoderChange(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel, ReorderBufferChange *change)
@@ -234,6 +262,11 @@ DecoderChange(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel, 
 	const char *kind;
 	List	   *unchanged = NIL;
 
+	if (Excluded(state, rel))
+	{
+		MemoryContextSwitchTo(old);
+		return;
+	}
 	switch (change->action)
 	{
 		case REORDER_BUFFER_CHANGE_INSERT:
@@ -299,6 +332,8 @@ DecoderTruncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int nrelatio
 
 	for (i = 0; i < nrelations; i++)
 	{
+		if (Excluded(state, relations[i]))
+			continue;
 		OutputPluginPrepareWrite(ctx, true);
 		AppendHeader(ctx->out, state, txn, change->lsn, relations[i], "truncate");
 		appendStringInfoChar(ctx->out, '}');

@@ -16,6 +16,7 @@
 
 #include "access/table.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
@@ -303,6 +304,8 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 	List	   *children;
 	ListCell   *lc;
 	int64		xid;
+	bool		logical;
+	XLogRecPtr	enabled_lsn;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -311,12 +314,8 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 				 errhint("Pass the table to capture, e.g. 'public.orders'.")));
 	source = PG_GETARG_OID(0);
 	mode = PG_ARGISNULL(1) ? "trigger" : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (strcmp(mode, "logical") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("feed mode \"logical\" is not available in this version"),
-				 errhint("Use mode 'trigger'.")));
-	if (strcmp(mode, "trigger") != 0)
+	logical = strcmp(mode, "logical") == 0;
+	if (strcmp(mode, "trigger") != 0 && !logical)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown feed mode \"%s\"", mode),
@@ -326,6 +325,20 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot enable a feed during recovery")));
 
+	if (logical)
+	{
+		/* Checked before the slot is made, and the slot made before the table is locked (see logical.c). */
+		rel = try_table_open(source, AccessShareLock);
+		if (rel == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation with oid %u does not exist", source)));
+		CheckFeedPrivileges(source, "enable");
+		CheckSourceKind(rel);
+		LogicalCheckSource(rel);
+		table_close(rel, AccessShareLock);
+		LogicalPrepareSlot();
+	}
 	rel = try_table_open(source, ShareRowExclusiveLock);
 	if (rel == NULL)
 		ereport(ERROR,
@@ -333,7 +346,11 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 				 errmsg("relation with oid %u does not exist", source)));
 	CheckFeedPrivileges(source, "enable");
 	CheckSourceKind(rel);
+	if (logical)
+		LogicalCheckSource(rel);
 	columns = ColumnListSql(RelationGetDescr(rel));
+	/* Writers of the source committed before this point (we hold its lock): changes after it are the feed's. */
+	enabled_lsn = GetXLogInsertRecPtr();
 
 	ct_name = ChooseChangeTableName(source);
 	ct_qualified = quote_qualified_identifier(MEDALLION_CHANGES_SCHEMA, ct_name);
@@ -346,24 +363,27 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 					 "PARTITION BY RANGE (_xid);\n"
 					 "CREATE INDEX ON %s USING brin (_xid);\n"
 					 "COMMENT ON TABLE %s IS %s;\n"
-					 "INSERT INTO medallion.feed (source, change_table, reader, mode, enabled_xid, partition_span) "
-					 "VALUES (%u, %s::regclass, %s, %s, " INT64_FORMAT ", %d);\n",
+					 "INSERT INTO medallion.feed (source, change_table, reader, mode, enabled_xid, partition_span, "
+					 "enabled_lsn) VALUES (%u, %s::regclass, %s, %s, " INT64_FORMAT ", %d, '%X/%X');\n",
 					 ct_qualified, columns, ct_qualified, ct_qualified,
 					 quote_literal_cstr(psprintf("Changes of %s (pg_medallion feed)", RelationDisplayName(source))),
 					 source, quote_literal_cstr(ct_qualified), quote_literal_cstr(ct_qualified),
-					 quote_literal_cstr(mode), xid, medallion_partition_xids);
+					 quote_literal_cstr(mode), xid, medallion_partition_xids, LSN_FORMAT_ARGS(enabled_lsn));
 	RunAsOwner(sql.data, 0, NULL, NULL, SPI_OK_INSERT);
 	CommandCounterIncrement();
 
 	if (!LookupFeedBySource(source, &feed))
 		elog(ERROR, "feed of %s vanished", RelationDisplayName(source));
 
-	CreateCaptureTriggers(source, feed.feed_id, true);
-	children = find_all_inheritors(source, ShareRowExclusiveLock, NULL);
-	foreach(lc, children)
+	if (!logical)
 	{
-		if (lfirst_oid(lc) != source)
-			CreateCaptureTriggers(lfirst_oid(lc), feed.feed_id, false);
+		CreateCaptureTriggers(source, feed.feed_id, true);
+		children = find_all_inheritors(source, ShareRowExclusiveLock, NULL);
+		foreach(lc, children)
+		{
+			if (lfirst_oid(lc) != source)
+				CreateCaptureTriggers(lfirst_oid(lc), feed.feed_id, false);
+		}
 	}
 	CreateReaders(ct_qualified, feed.feed_id, columns);
 	EnsureChangePartitions(&feed, xid, false);
@@ -451,6 +471,8 @@ medallion_disable_feed(PG_FUNCTION_ARGS)
 		appendStringInfo(&sql, "DROP TABLE %s;\n", ct_qualified);
 	appendStringInfo(&sql, "DELETE FROM medallion.feed WHERE feed_id = %d;\n", feed.feed_id);
 	RunAsOwner(sql.data, 0, NULL, NULL, SPI_OK_DELETE);
+	if (strcmp(feed.mode, "logical") == 0)
+		LogicalDropSlotIfUnused();
 
 	table_close(rel, NoLock);
 	PG_RETURN_VOID();
