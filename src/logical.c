@@ -195,7 +195,8 @@ medallion_pull(PG_FUNCTION_ARGS)
 						"(SELECT stored_lsn FROM medallion.logical_slot)",
 						quote_literal_cstr(slot), limit), 0, NULL, NULL, SPI_OK_UTILITY);
 
-	pull_xid = CurrentFullXid();
+	/* Rows carry the pull's own xid: they belong to the version the pull commits in. */
+	pull_xid = (int64) U64FromFullTransactionId(GetTopFullTransactionId());
 	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

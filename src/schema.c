@@ -23,6 +23,7 @@
 #include "pg_medallion.h"
 
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -173,7 +174,7 @@ EvolveFeedSchema(const FeedRow *feed, List *rename, const char *command)
 	RunAsOwner("INSERT INTO medallion.schema_change (feed_id, xid, command, summary) "
 			   "VALUES ($1, $2, $3, $4)", 4,
 			   (Oid[]) {INT4OID, INT8OID, TEXTOID, TEXTOID},
-			   (Datum[]) {Int32GetDatum(feed->feed_id), Int64GetDatum(CurrentFullXid()),
+			   (Datum[]) {Int32GetDatum(feed->feed_id), Int64GetDatum((int64) U64FromFullTransactionId(GetTopFullTransactionId())),
 			   CStringGetTextDatum(command), CStringGetTextDatum(summary.data)},
 			   SPI_OK_INSERT);
 }
