@@ -81,3 +81,12 @@ SELECT medallion.disable_feed('lg_log');
 SELECT count(*) AS slots_after_last_logical_feed FROM pg_replication_slots WHERE slot_name LIKE 'medallion_%';
 SELECT medallion.disable_feed('lg_trig');
 DROP FUNCTION lg_both(text);
+
+-- Status and a lost slot: pull refuses instead of leaving a gap.
+SELECT medallion.enable_feed('lg_log', mode => 'logical') IS NOT NULL AS fed_again;
+SELECT slot_name LIKE 'medallion_%' AS named, wal_status, lag_bytes >= 0 AS lag_known, feeds
+FROM medallion.logical_status;
+SELECT 'dropped' FROM pg_drop_replication_slot((SELECT slot_name FROM medallion.logical_slot));
+SELECT expect_error('SELECT * FROM medallion.pull()');
+SELECT medallion.disable_feed('lg_log');
+SELECT count(*) AS registrations FROM medallion.logical_slot;

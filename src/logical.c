@@ -177,6 +177,17 @@ medallion_pull(PG_FUNCTION_ARGS)
 	if (RunAsOwner("SELECT 1 FROM medallion.logical_slot FOR UPDATE", 0, NULL, NULL, SPI_OK_SELECT) == 0)
 		return (Datum) 0;		/* no logical feed ever: nothing to pull */
 
+	/* A slot that lost WAL (max_slot_wal_keep_size) can no longer give every change: never a silent gap. */
+	if (RunAsOwner(psprintf("SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = %s "
+							"AND wal_status = 'lost' UNION ALL SELECT 1 WHERE NOT EXISTS "
+							"(SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = %s)",
+							quote_literal_cstr(slot), quote_literal_cstr(slot)), 0, NULL, NULL, SPI_OK_SELECT) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the logical feeds of this database are broken: replication slot \"%s\" is lost", slot),
+				 errdetail("Changes between the last pull and now are gone from the WAL; storing later ones would leave a silent gap."),
+				 errhint("Disable and enable the logical feeds again (their change tables restart), or raise max_slot_wal_keep_size.")));
+
 	/* What an earlier, committed pull stored is acknowledged to the slot only now. */
 	RunAsOwner(psprintf("SELECT pg_catalog.pg_replication_slot_advance(s.slot_name, l.stored_lsn) "
 						"FROM pg_catalog.pg_replication_slots s JOIN medallion.logical_slot l USING (slot_name) "
