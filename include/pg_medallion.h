@@ -71,6 +71,8 @@ extern int	medallion_tick_interval_ms;
 extern char *medallion_database;
 extern int	medallion_partition_xids;
 extern int	medallion_retention_s;
+extern bool medallion_logical_worker;
+extern int	medallion_pull_interval_ms;
 extern int	medallion_min_retention_s;
 
 /* catalog.c */
@@ -98,6 +100,7 @@ struct RelationData;
 extern void LogicalCheckSource(struct RelationData *rel);
 extern void LogicalPrepareSlot(void);
 extern void LogicalDropSlotIfUnused(void);
+extern void RegisterPullerWorker(void);
 
 /* schema.c */
 extern void EvolveFeedSchema(const FeedRow *feed, List *rename, const char *command);

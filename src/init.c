@@ -24,6 +24,8 @@ char	   *medallion_database = NULL;
 char	   *medallion_run_id = NULL;
 int			medallion_partition_xids = 4194304;
 int			medallion_retention_s = 7 * 24 * 3600;
+bool		medallion_logical_worker = false;
+int			medallion_pull_interval_ms = 200;
 int			medallion_min_retention_s = 3600;
 
 void		_PG_init(void);
@@ -75,10 +77,27 @@ _PG_init(void)
 							3600, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_medallion.logical_worker",
+							 "Pulls the logical feeds of pg_medallion.database continuously in a background worker.",
+							 "Needs pg_medallion in shared_preload_libraries; medallion.pull() works without it.",
+							 &medallion_logical_worker,
+							 false,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_medallion.pull_interval",
+							"How long the background puller waits after a pull that found nothing.",
+							NULL,
+							&medallion_pull_interval_ms,
+							200, 10, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_medallion");
 
 	CaptureCacheInit();
 	MergeInit();
 	if (process_shared_preload_libraries_in_progress)
+	{
 		RegisterTickerWorker();
+		RegisterPullerWorker();
+	}
 }

@@ -22,6 +22,16 @@
 #include "pg_medallion.h"
 
 #include "access/table.h"
+#include "commands/extension.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/wait_event.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_class.h"
@@ -35,6 +45,8 @@
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(medallion_pull);
+
+PGDLLEXPORT void medallion_puller_main(Datum main_arg);
 
 /* SlotName returns this database's slot name: one slot serves every logical feed of the database. */
 static char *
@@ -254,4 +266,110 @@ medallion_pull(PG_FUNCTION_ARGS)
 			   "(SELECT pg_catalog.max((j->>'commit_lsn')::pg_catalog.pg_lsn) FROM pg_temp.medallion_pull)), "
 			   "pulled_at = pg_catalog.now()", 0, NULL, NULL, SPI_OK_UPDATE);
 	return (Datum) 0;
+}
+
+/* PullOnce runs one pull in a transaction of its own; false (and the error in message) if it failed. */
+static bool
+PullOnce(int64 *stored, char *message, size_t message_size)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		*stored = 0;
+		if (SPI_execute("SELECT coalesce(sum(changes), 0)::bigint FROM medallion.pull()", false, 0) == SPI_OK_SELECT &&
+			SPI_processed == 1)
+		{
+			bool		isnull;
+
+			*stored = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		strlcpy(message, edata->message, message_size);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/* RegisterPullerWorker registers the background puller at postmaster start. */
+void
+RegisterPullerWorker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_medallion");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "medallion_puller_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_medallion puller");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_medallion puller");
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * medallion_puller_main pulls the logical feeds of pg_medallion.database
+ * every pg_medallion.pull_interval while pg_medallion.logical_worker is on;
+ * after a pull that stored changes it pulls again at once.
+ */
+void
+medallion_puller_main(Datum main_arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(medallion_database, NULL, 0);
+	pgstat_report_appname("pg_medallion puller");
+
+	for (;;)
+	{
+		int64		stored = 0;
+		char		message[512];
+		bool		busy = false;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (medallion_logical_worker)
+		{
+			bool		installed;
+
+			StartTransactionCommand();
+			installed = OidIsValid(get_extension_oid("pg_medallion", true));
+			CommitTransactionCommand();
+			if (installed && !PullOnce(&stored, message, sizeof(message)))
+				ereport(LOG,
+						(errmsg("pg_medallion puller could not pull: %s", message)));
+			busy = stored > 0;
+			pgstat_report_stat(true);
+		}
+		if (!busy)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 medallion_logical_worker ? medallion_pull_interval_ms : 60000, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
 }
