@@ -1,5 +1,6 @@
 -- pg_medallion demo: an orders table in the bronze layer, captured as a change feed, read
--- by version, merged into silver by a consumer with apply_changes (SCD1 and SCD2), and a gold aggregate.
+-- by version, merged into silver by a consumer with apply_changes (SCD1 and SCD2), a gold aggregate,
+-- time travel, retention, schema evolution and a logical (WAL) feed.
 \pset footer off
 CREATE EXTENSION pg_medallion;
 
@@ -151,3 +152,14 @@ ALTER TABLE bronze.orders ADD COLUMN channel text;
 UPDATE bronze.orders SET channel = 'web' WHERE order_id = 9;
 SELECT order_id, status, channel, _change_type FROM medallion_changes.orders(medallion.current_version());
 SELECT command, summary FROM medallion.schema_change;
+
+-- 15. A logical feed: changes read from the WAL (no trigger on the table), stored by pull exactly once.
+CREATE TABLE bronze.payments (payment_id bigint PRIMARY KEY, order_id bigint, amount numeric(12,2));
+ALTER TABLE bronze.payments REPLICA IDENTITY FULL;
+SELECT medallion.enable_feed('bronze.payments', mode => 'logical') AS change_table;
+INSERT INTO bronze.payments VALUES (1, 1, 10.00), (2, 2, 20.00);
+UPDATE bronze.payments SET amount = 25.00 WHERE payment_id = 2;
+SELECT * FROM medallion.pull();                                  -- from pg_cron, or the background puller
+SELECT payment_id, amount, _change_type FROM medallion_changes.payments(medallion.first_version('bronze.payments'));
+SELECT slot_name IS NOT NULL AS has_slot, lag_bytes >= 0 AS lag_known FROM medallion.logical_status;
+SELECT medallion.disable_feed('bronze.payments');                -- the last logical feed drops the slot
