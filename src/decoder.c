@@ -27,7 +27,6 @@
  */
 #include "pg_medallion.h"
 
-#include "access/detoast.h"
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
@@ -129,8 +128,6 @@ AppendValue(StringInfo out, Oid type, Datum value)
 	char	   *text;
 
 	getTypeOutputInfo(type, &outfunc, &varlena);
-	if (varlena && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value)))
-		value = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(value)));
 	text = OidOutputFunctionCall(outfunc, value);
 	switch (getBaseType(type))
 	{
@@ -183,6 +180,9 @@ AppendTuple(StringInfo out, TupleDesc desc, HeapTuple tuple, HeapTuple fallback,
 		if (attr->attisdropped || attr->attnum < 0)
 			continue;
 		value = heap_getattr(tuple, i + 1, desc, &isnull);
+		/* A TOAST pointer into the user table cannot be followed while decoding: never output one. */
+		if (!isnull && attr->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value)) && !unchanged)
+			continue;
 		if (!isnull && attr->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value)) && unchanged)
 		{
 			/* Not rewritten by the update: the WAL has no new copy of it. */
