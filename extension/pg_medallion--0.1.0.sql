@@ -749,14 +749,23 @@ AS 'MODULE_PATHNAME', 'medallion_pull';
 COMMENT ON FUNCTION medallion.pull(bigint) IS
 	'Stores decoded changes of the logical feeds into their change tables, exactly once, in the caller''s transaction';
 
+CREATE FUNCTION medallion.oldest_unpulled_commit()
+RETURNS timestamptz
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_oldest_unpulled';
+COMMENT ON FUNCTION medallion.oldest_unpulled_commit() IS
+	'Commit time of the oldest transaction with logical feed changes not stored yet (NULL: none); decodes up to it';
+
 -- How far behind the logical feeds are: WAL not yet pulled, and whether the slot still holds it.
 CREATE VIEW medallion.logical_status AS
 SELECT l.slot_name, s.active, s.wal_status,
 	   pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), l.stored_lsn)::bigint AS lag_bytes,
+	   CASE WHEN s.wal_status IS DISTINCT FROM 'lost' AND s.slot_name IS NOT NULL
+			THEN medallion.oldest_unpulled_commit() END AS oldest_unpulled_commit,
 	   l.stored_lsn, s.confirmed_flush_lsn, l.pulled_at,
 	   (SELECT pg_catalog.array_agg(f.source ORDER BY f.feed_id) FROM medallion.feed f WHERE f.mode = 'logical') AS feeds
 FROM medallion.logical_slot l
 LEFT JOIN pg_catalog.pg_replication_slots s USING (slot_name);
 COMMENT ON VIEW medallion.logical_status IS
-	'The logical feeds'' slot: bytes of WAL not yet pulled, last pull, and wal_status (lost = feeds broken)';
+	'The logical feeds'' slot: bytes of WAL not yet pulled, oldest unpulled commit, last pull, and wal_status (lost = feeds broken)';
 GRANT SELECT ON medallion.logical_status TO PUBLIC;

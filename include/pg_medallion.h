@@ -131,6 +131,13 @@ extern void RegisterTickerWorker(void);
 extern int32 CurrentApplicationId(void);
 
 /* capture.c */
+struct TupleTableSlot;
+struct RelationData;
+typedef struct ChangeWriter ChangeWriter;
 extern void CaptureCacheInit(void);
+extern ChangeWriter *BeginChangeWriter(const FeedRow *feed, struct RelationData *source, int64 xid, int64 nrows,
+									   Oid role, int32 app);
+extern void WriteChange(ChangeWriter *writer, ChangeType type, struct TupleTableSlot *slot);
+extern void EndChangeWriter(ChangeWriter *writer);
 
 #endif							/* PG_MEDALLION_H */

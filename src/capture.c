@@ -202,11 +202,13 @@ BuildColumnMap(CaptureEntry *entry, TupleDesc source_desc, TupleDesc part_desc)
 	}
 }
 
-/* GetCaptureEntry returns the valid cache entry for the trigger's relation, building it on a miss. */
+/*
+ * GetCaptureEntry returns the valid cache entry for relation `relid` (the
+ * trigger's relation, or a logical feed's source), building it on a miss.
+ */
 static CaptureEntry *
-GetCaptureEntry(TriggerData *trigdata)
+GetCaptureEntry(Oid relid, int32 feed_id)
 {
-	Oid			relid = RelationGetRelid(trigdata->tg_relation);
 	CaptureEntry *entry;
 	bool		found;
 	int			t;
@@ -218,17 +220,13 @@ GetCaptureEntry(TriggerData *trigdata)
 		entry->valid = false;
 		entry->source_attnum = NULL;
 	}
-	if (entry->valid)
+	if (entry->valid && entry->feed.feed_id == feed_id)
 		return entry;
 
-	if (trigdata->tg_trigger->tgnargs != 1)
-		elog(ERROR, "medallion._capture() expects the feed id as its only argument");
-	if (!LookupFeedById(pg_strtoint32(trigdata->tg_trigger->tgargs[0]), &entry->feed))
+	if (!LookupFeedById(feed_id, &entry->feed))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("feed %s of table %s is not in medallion.feed",
-						trigdata->tg_trigger->tgargs[0],
-						quote_identifier(RelationGetRelationName(trigdata->tg_relation))),
+				 errmsg("feed %d of table %s is not in medallion.feed", feed_id, RelationDisplayName(relid)),
 				 errhint("Call medallion.disable_feed() and medallion.enable_feed() to repair it.")));
 	for (t = 0; t < CHANGE_TYPE_COUNT; t++)
 		entry->change_type_label[t] = MedallionChangeTypeLabel((ChangeType) t);
@@ -289,15 +287,16 @@ AllIndexesAreXidBrin(ResultRelInfo *rri, AttrNumber xid_attnum)
 
 /* BeginBatch prepares one statement's insertion into the change partition. */
 static void
-BeginBatch(CaptureBatch *batch, CaptureEntry *entry, Relation source, int64 xid, int64 nrows)
+BeginBatch(CaptureBatch *batch, CaptureEntry *entry, Relation source, int64 xid, int64 nrows, Oid role,
+		   int32 app)
 {
 	int			i;
 
 	memset(batch, 0, sizeof(CaptureBatch));
 	batch->entry = entry;
 	batch->xid = xid;
-	batch->role = GetUserId();
-	batch->app = CurrentApplicationId();
+	batch->role = role;
+	batch->app = app;
 	batch->rel = OpenPartition(entry, source, xid);
 	batch->estate = CreateExecutorState();
 	batch->rri = makeNode(ResultRelInfo);
@@ -560,6 +559,39 @@ CaptureUpdate(CaptureBatch *batch, Tuplestorestate *old_store, Tuplestorestate *
 	ExecDropSingleTupleTableSlot(new_slot);
 }
 
+/*
+ * The change writer: the same insertion path for change rows that do not
+ * come from a trigger (logical feeds' pull).  `slot` holds a row in the
+ * source's current layout (extra trailing attributes are ignored).
+ */
+struct ChangeWriter
+{
+	CaptureBatch batch;
+};
+
+ChangeWriter *
+BeginChangeWriter(const FeedRow *feed, Relation source, int64 xid, int64 nrows, Oid role, int32 app)
+{
+	ChangeWriter *writer = palloc0(sizeof(ChangeWriter));
+
+	BeginBatch(&writer->batch, GetCaptureEntry(feed->source, feed->feed_id), source, xid, Max(nrows, 1),
+			   role, app);
+	return writer;
+}
+
+void
+WriteChange(ChangeWriter *writer, ChangeType type, TupleTableSlot *slot)
+{
+	AddChange(&writer->batch, type, slot);
+}
+
+void
+EndChangeWriter(ChangeWriter *writer)
+{
+	EndBatch(&writer->batch);
+	pfree(writer);
+}
+
 /* medallion_capture is the trigger function: captures one statement's changes; returns NULL. */
 Datum
 medallion_capture(PG_FUNCTION_ARGS)
@@ -600,9 +632,11 @@ medallion_capture(PG_FUNCTION_ARGS)
 										  ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(statement_cxt);
 
-	entry = GetCaptureEntry(trigdata);
+	if (trigdata->tg_trigger->tgnargs != 1)
+		elog(ERROR, "medallion._capture() expects the feed id as its only argument");
+	entry = GetCaptureEntry(RelationGetRelid(source), pg_strtoint32(trigdata->tg_trigger->tgargs[0]));
 	xid = (int64) U64FromFullTransactionId(GetTopFullTransactionId());
-	BeginBatch(&batch, entry, source, xid, nrows);
+	BeginBatch(&batch, entry, source, xid, nrows, GetUserId(), CurrentApplicationId());
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
 		AddChange(&batch, CHANGE_TRUNCATE, NULL);

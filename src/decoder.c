@@ -23,14 +23,22 @@
  *   exclude-schemas (comma-separated schema names not to write).
  * Each change is built in a memory context reset after it is written.
  *
+ * Changes written by medallion.pull into change tables carry the origin
+ * DoNotReplicateId and are filtered out before the reorder buffer queues
+ * them: decoding never pays for the extension's own derived rows.  Inside
+ * pull the plugin runs in binary mode (decoder.h): changes go straight to
+ * pull's sink, no text is made.
+ *
  *-------------------------------------------------------------------------
  */
 #include "pg_medallion.h"
+#include "decoder.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "replication/logical.h"
+#include "replication/origin.h"
 #include "replication/output_plugin.h"
 #include "utils/builtins.h"
 #include "utils/varlena.h"
@@ -50,7 +58,17 @@ typedef struct DecoderState
 	bool		include_xid;
 	bool		include_timestamp;
 	List	   *exclude_schemas;	/* schema names whose tables are not written */
+	DecoderSink *sink;			/* binary mode (pull), or NULL */
 } DecoderState;
+
+static DecoderSink *next_sink = NULL;
+
+/* DecoderSetSink makes decoding contexts started from now on feed `sink` (NULL: text). */
+void
+DecoderSetSink(DecoderSink *sink)
+{
+	next_sink = sink;
+}
 
 /* DecoderStartup parses the options strictly and sets up the per-change context. */
 static void
@@ -63,6 +81,7 @@ DecoderStartup(LogicalDecodingContext *ctx, OutputPluginOptions *opt, bool is_in
 												  ALLOCSET_DEFAULT_SIZES);
 	state->include_xid = true;
 	state->include_timestamp = true;
+	state->sink = next_sink;
 	foreach(lc, ctx->output_plugin_options)
 	{
 		DefElem    *elem = lfirst(lc);
@@ -262,6 +281,13 @@ DecoderChange(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, Relation rel, 
 	const char *kind;
 	List	   *unchanged = NIL;
 
+	if (state->sink)
+	{
+		state->sink->change(state->sink, txn, rel, change);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(state->change_context);
+		return;
+	}
 	if (Excluded(state, rel))
 	{
 		MemoryContextSwitchTo(old);
@@ -332,6 +358,11 @@ DecoderTruncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int nrelatio
 
 	for (i = 0; i < nrelations; i++)
 	{
+		if (state->sink)
+		{
+			state->sink->truncate(state->sink, txn, relations[i]);
+			continue;
+		}
 		if (Excluded(state, relations[i]))
 			continue;
 		OutputPluginPrepareWrite(ctx, true);
@@ -341,6 +372,13 @@ DecoderTruncate(LogicalDecodingContext *ctx, ReorderBufferTXN *txn, int nrelatio
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(state->change_context);
+}
+
+/* DecoderFilterByOrigin drops pull's own writes (origin DoNotReplicateId) before they are queued. */
+static bool
+DecoderFilterByOrigin(LogicalDecodingContext *ctx, RepOriginId origin_id)
+{
+	return origin_id == DoNotReplicateId;
 }
 
 /* _PG_output_plugin_init makes the library usable as a logical decoding output plugin. */
@@ -353,4 +391,5 @@ _PG_output_plugin_init(OutputPluginCallbacks *cb)
 	cb->truncate_cb = DecoderTruncate;
 	cb->commit_cb = DecoderCommit;
 	cb->shutdown_cb = DecoderShutdown;
+	cb->filter_by_origin_cb = DecoderFilterByOrigin;
 }

@@ -555,6 +555,31 @@ SyncPartitionTriggers(Oid relid)
 }
 
 /*
+ * CheckLogicalIdentityKept refuses a REPLICA IDENTITY other than FULL on a
+ * logical feed's source: the WAL would stop carrying the pre-images pull
+ * stores, and the feed would break at the first update.
+ */
+static void
+CheckLogicalIdentityKept(Oid relid)
+{
+	FeedRow		feed;
+	Relation	rel;
+	char		identity;
+
+	if (!LookupFeedBySource(relid, &feed) || strcmp(feed.mode, "logical") != 0)
+		return;
+	rel = table_open(relid, AccessShareLock);
+	identity = rel->rd_rel->relreplident;
+	table_close(rel, AccessShareLock);
+	if (identity != REPLICA_IDENTITY_FULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s has a logical feed and must keep REPLICA IDENTITY FULL", RelationDisplayName(relid)),
+				 errdetail("Pull stores full pre-images of updates and deletes, which the WAL holds only with FULL."),
+				 errhint("Disable the feed first, or use medallion.disable_feed() and enable it with mode 'trigger'.")));
+}
+
+/*
  * medallion_sync_partition_triggers is the ddl_command_end event trigger for
  * CREATE TABLE and ALTER TABLE.  It looks only at what the command changed:
  * a table created as a partition, or attached or detached by ALTER TABLE.
@@ -569,6 +594,7 @@ medallion_sync_partition_triggers(PG_FUNCTION_ARGS)
 	List	   *tables = NIL;
 	List	   *evolved = NIL;
 	List	   *renames = NIL;
+	List	   *identity_changed = NIL;
 	ListCell   *lc,
 			   *lr;
 	uint64		i;
@@ -634,6 +660,8 @@ medallion_sync_partition_triggers(PG_FUNCTION_ARGS)
 				CollectedATSubcmd *sub = (CollectedATSubcmd *) lfirst(sc);
 				AlterTableCmd *at = (AlterTableCmd *) sub->parsetree;
 
+				if (at && IsA(at, AlterTableCmd) && at->subtype == AT_ReplicaIdentity)
+					identity_changed = lappend_oid(identity_changed, cmd->d.alterTable.objectId);
 				if (at && IsA(at, AlterTableCmd) &&
 					(at->subtype == AT_AttachPartition || at->subtype == AT_DetachPartition ||
 					 at->subtype == AT_DetachPartitionFinalize))
@@ -651,6 +679,8 @@ medallion_sync_partition_triggers(PG_FUNCTION_ARGS)
 
 	foreach(lc, tables)
 		SyncPartitionTriggers(lfirst_oid(lc));
+	foreach(lc, identity_changed)
+		CheckLogicalIdentityKept(lfirst_oid(lc));
 	forboth(lc, evolved, lr, renames)
 	{
 		FeedRow		feed;
