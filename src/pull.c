@@ -1,0 +1,495 @@
+/*-------------------------------------------------------------------------
+ *
+ * pull.c
+ *	  Decoding the database's slot into the change tables of its logical
+ *	  feeds: the output plugin runs in binary mode (decoder.h) and hands
+ *	  each decoded row to the sink here, which converts it to the source's
+ *	  current layout and buffers it per feed in a tuplestore (memory up to
+ *	  work_mem, then disk); after decoding, the buffers are written to the
+ *	  change tables through the same writer as trigger captures.
+ *
+ * Writes cannot happen during decoding: PostgreSQL replays each decoded
+ * transaction in a subtransaction that it rolls back.  Hence decode, then
+ * store.  The change rows carry the origin DoNotReplicateId, which the
+ * plugin filters before the reorder buffer queues them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_medallion.h"
+#include "pull.h"
+
+#include "access/detoast.h"
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/xlog.h"
+#include "access/xlogutils.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "replication/decode.h"
+#include "replication/origin.h"
+#include "replication/slot.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/pg_lsn.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+
+/* FindPullFeed returns the feed of a decoded relation, or NULL. */
+static PullFeed *
+FindPullFeed(PullState *ps, Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	int			i;
+
+	for (i = 0; i < ps->nfeeds; i++)
+		if (ps->feeds[i].feed.source == relid)
+			return &ps->feeds[i];
+	return NULL;
+}
+
+/* Wanted says whether a decoded transaction's changes to a feed are still to be stored. */
+static bool
+Wanted(PullState *ps, PullFeed *pf, ReorderBufferTXN *txn)
+{
+	if (pf == NULL || txn->final_lsn < ps->stored_lsn || txn->final_lsn <= pf->enabled_lsn)
+		return false;
+	if (ps->probe)
+	{
+		/* Commits are decoded in commit order: the first one seen is the oldest. */
+		if (ps->oldest_commit == 0)
+			ps->oldest_commit = txn->xact_time.commit_time;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * BufferChange converts one decoded row to the source's current layout and
+ * buffers it.  Decoded rows have the columns the table had when the change
+ * was made; attribute numbers survive renames, so columns match by number:
+ * a column added since is NULL (as in a trigger feed's change table), a
+ * dropped one is left out, one whose type changed goes through the types'
+ * text forms.  TOASTed values are copied out of the decoder's memory; an
+ * unchanged TOASTed value of an update is not in the WAL and comes from
+ * the full old row.
+ */
+static void
+BufferChange(PullState *ps, PullFeed *pf, TupleDesc decoded_desc, HeapTuple tuple, HeapTuple old_row,
+			 ChangeType type, Relation rel)
+{
+	int			ndecoded = decoded_desc->natts;
+	Datum	   *dvalues = palloc(sizeof(Datum) * Max(ndecoded, 1));
+	bool	   *dnulls = palloc(sizeof(bool) * Max(ndecoded, 1));
+	Datum	   *ovalues = NULL;
+	bool	   *onulls = NULL;
+	int			i;
+
+	if (tuple)
+		heap_deform_tuple(tuple, decoded_desc, dvalues, dnulls);
+	for (i = 0; i < pf->nsource; i++)
+	{
+		Form_pg_attribute current = TupleDescAttr(pf->desc, i);
+		Form_pg_attribute decoded;
+		Datum		value;
+
+		ps->values[i] = (Datum) 0;
+		ps->nulls[i] = true;
+		if (tuple == NULL || current->attisdropped || i >= ndecoded)
+			continue;
+		decoded = TupleDescAttr(decoded_desc, i);
+		if (decoded->attisdropped || dnulls[i])
+			continue;
+		value = dvalues[i];
+		if (decoded->attlen == -1 && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value)))
+		{
+			if (old_row != NULL && ovalues == NULL)
+			{
+				ovalues = palloc(sizeof(Datum) * ndecoded);
+				onulls = palloc(sizeof(bool) * ndecoded);
+				heap_deform_tuple(old_row, decoded_desc, ovalues, onulls);
+			}
+			if (ovalues == NULL || onulls[i] || VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(ovalues[i])))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("an update of table %s left column \"%s\" unchanged and TOASTed, and the WAL has no copy of it",
+								RelationDisplayName(pf->feed.source), NameStr(decoded->attname)),
+						 errdetail("The table's REPLICA IDENTITY was not FULL when the update was made."),
+						 errhint("Disable and enable the logical feed (its change table restarts); keep REPLICA IDENTITY FULL.")));
+			value = ovalues[i];
+		}
+		if (decoded->attlen == -1 && VARATT_IS_EXTERNAL(DatumGetPointer(value)))
+			value = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(value)));
+		if (decoded->atttypid != current->atttypid)
+		{
+			Oid			output;
+			bool		varlena;
+
+			getTypeOutputInfo(decoded->atttypid, &output, &varlena);
+			value = OidInputFunctionCall(pf->input_func[i], OidOutputFunctionCall(output, value),
+										 pf->input_ioparam[i], current->atttypmod);
+		}
+		ps->values[i] = value;
+		ps->nulls[i] = false;
+	}
+	ps->values[pf->nsource] = Int32GetDatum((int32) type);
+	ps->nulls[pf->nsource] = false;
+	tuplestore_putvalues(pf->store, pf->desc, ps->values, ps->nulls);
+	pf->changes++;
+	ps->changes++;
+}
+
+/* PullChangeSink receives one decoded row change (the decoder's per-change context is current). */
+static void
+PullChangeSink(DecoderSink *sink, ReorderBufferTXN *txn, Relation rel, ReorderBufferChange *change)
+{
+	PullState  *ps = (PullState *) sink;
+	PullFeed   *pf = FindPullFeed(ps, rel);
+	TupleDesc	desc = RelationGetDescr(rel);
+	HeapTuple	newtup = change->data.tp.newtuple ? &change->data.tp.newtuple->tuple : NULL;
+	HeapTuple	oldtup = change->data.tp.oldtuple ? &change->data.tp.oldtuple->tuple : NULL;
+
+	if (!Wanted(ps, pf, txn))
+		return;
+	if ((change->action == REORDER_BUFFER_CHANGE_UPDATE || change->action == REORDER_BUFFER_CHANGE_DELETE) &&
+		(oldtup == NULL || rel->rd_rel->relreplident != REPLICA_IDENTITY_FULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a change of table %s has no full old row in the WAL", RelationDisplayName(pf->feed.source)),
+				 errdetail("The table's REPLICA IDENTITY was not FULL when the change was made (transaction %u).",
+						   txn->xid),
+				 errhint("Disable and enable the logical feed (its change table restarts); keep REPLICA IDENTITY FULL.")));
+	switch (change->action)
+	{
+		case REORDER_BUFFER_CHANGE_INSERT:
+			BufferChange(ps, pf, desc, newtup, NULL, CHANGE_INSERT, rel);
+			break;
+		case REORDER_BUFFER_CHANGE_UPDATE:
+			BufferChange(ps, pf, desc, oldtup, NULL, CHANGE_UPDATE_PREIMAGE, rel);
+			BufferChange(ps, pf, desc, newtup, oldtup, CHANGE_UPDATE_POSTIMAGE, rel);
+			break;
+		case REORDER_BUFFER_CHANGE_DELETE:
+			BufferChange(ps, pf, desc, oldtup, NULL, CHANGE_DELETE, rel);
+			break;
+		default:
+			break;
+	}
+}
+
+/* PullTruncateSink receives one truncated relation. */
+static void
+PullTruncateSink(DecoderSink *sink, ReorderBufferTXN *txn, Relation rel)
+{
+	PullState  *ps = (PullState *) sink;
+	PullFeed   *pf = FindPullFeed(ps, rel);
+
+	if (Wanted(ps, pf, txn))
+		BufferChange(ps, pf, RelationGetDescr(rel), NULL, NULL, CHANGE_TRUNCATE, rel);
+}
+
+/* In binary mode the plugin writes no text; these are never called. */
+static void
+PullPrepareWrite(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool last_write)
+{
+	elog(ERROR, "pg_medallion's pull does not take text output");
+}
+
+static void
+PullWrite(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool last_write)
+{
+	elog(ERROR, "pg_medallion's pull does not take text output");
+}
+
+/*
+ * LoadPullFeeds reads the logical feeds and what converting their decoded
+ * rows needs, before decoding starts (catalog reads then see the present).
+ */
+void
+LoadPullFeeds(PullState *ps)
+{
+	Oid			save_userid;
+	int			save_sec;
+	uint64		i;
+	int			maxatts = 1;
+	MemoryContext outer = CurrentMemoryContext;
+
+	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT feed_id, enabled_lsn::text FROM medallion.feed WHERE mode = 'logical' ORDER BY feed_id",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "listing logical feeds failed");
+	ps->feeds = MemoryContextAllocZero(outer, sizeof(PullFeed) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int32		feed_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *lsn = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		PullFeed   *pf = &ps->feeds[ps->nfeeds];
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+		Relation	rel;
+		TupleDesc	source_desc;
+		int			a;
+
+		if (!LookupFeedById(feed_id, &pf->feed))
+		{
+			MemoryContextSwitchTo(spi);
+			continue;
+		}
+		pf->enabled_lsn = lsn ? DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(lsn))) : InvalidXLogRecPtr;
+		rel = table_open(pf->feed.source, AccessShareLock);
+		source_desc = RelationGetDescr(rel);
+		pf->nsource = source_desc->natts;
+		pf->desc = CreateTemplateTupleDesc(pf->nsource + 1);
+		pf->input_func = palloc(sizeof(Oid) * Max(pf->nsource, 1));
+		pf->input_ioparam = palloc(sizeof(Oid) * Max(pf->nsource, 1));
+		for (a = 0; a < pf->nsource; a++)
+		{
+			TupleDescCopyEntry(pf->desc, a + 1, source_desc, a + 1);
+			if (!TupleDescAttr(source_desc, a)->attisdropped)
+				getTypeInputInfo(TupleDescAttr(source_desc, a)->atttypid, &pf->input_func[a],
+								 &pf->input_ioparam[a]);
+		}
+		TupleDescInitEntry(pf->desc, pf->nsource + 1, "_change_kind", INT4OID, -1, 0);
+		table_close(rel, AccessShareLock);
+		/* Not tied to a resource owner: decoding runs in subtransactions it rolls back. */
+		pf->store = tuplestore_begin_heap(false, true, work_mem);
+		maxatts = Max(maxatts, pf->nsource + 1);
+		ps->nfeeds++;
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	RestoreUser(save_userid, save_sec);
+	ps->values = palloc(sizeof(Datum) * maxatts);
+	ps->nulls = palloc(sizeof(bool) * maxatts);
+}
+
+/*
+ * PullDecoderStart acquires the database's slot and starts decoding it in
+ * binary mode into `ps`, from the slot's restart point.  First the slot is
+ * told what earlier, committed pulls stored (ps->stored_lsn): that only
+ * moves its confirmed position, it needs no decoding.  A slot that another
+ * process is using is an error: a pull never waits behind the puller.
+ */
+LogicalDecodingContext *
+PullDecoderStart(PullState *ps, const char *slot)
+{
+	LogicalDecodingContext *volatile ctx = NULL;
+
+	CheckLogicalDecodingRequirements();
+	ReplicationSlotAcquire(slot, true);
+	if (!ps->probe && MyReplicationSlot->data.confirmed_flush < ps->stored_lsn)
+	{
+		LogicalConfirmReceivedLocation(ps->stored_lsn);
+		ReplicationSlotMarkDirty();
+	}
+	if (MyReplicationSlot->data.confirmed_flush > ps->stored_lsn)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("replication slot \"%s\" was moved past what the logical feeds stored", slot),
+				 errdetail("The slot confirms %X/%X, the feeds stored up to %X/%X: the changes in between are gone.",
+						   LSN_FORMAT_ARGS(MyReplicationSlot->data.confirmed_flush),
+						   LSN_FORMAT_ARGS(ps->stored_lsn)),
+				 errhint("Do not advance or consume the slot outside medallion.pull; disable and enable the logical feeds to restart them.")));
+
+	DecoderSetSink(&ps->sink);
+	PG_TRY();
+	{
+		ctx = CreateDecodingContext(InvalidXLogRecPtr, NIL, false,
+									XL_ROUTINE(.page_read = read_local_xlog_page,
+											   .segment_open = wal_segment_open,
+											   .segment_close = wal_segment_close),
+									PullPrepareWrite, PullWrite, NULL);
+	}
+	PG_FINALLY();
+	{
+		DecoderSetSink(NULL);
+	}
+	PG_END_TRY();
+	XLogBeginRead(ctx->reader, MyReplicationSlot->data.restart_lsn);
+	return ctx;
+}
+
+/*
+ * PullDecode decodes from where `ctx` stands to the end of flushed WAL,
+ * stopping early after a transaction that brings the buffered changes to
+ * max_changes (0: no limit) or, when probing, at the first wanted one.
+ * Returns the WAL position before which every transaction was seen.
+ */
+XLogRecPtr
+PullDecode(LogicalDecodingContext *ctx, PullState *ps, int64 max_changes)
+{
+	XLogRecPtr	end_of_wal = GetFlushRecPtr(NULL);
+
+	/* Decoding replays in subtransactions, which leave another owner current. */
+	ResourceOwner owner = CurrentResourceOwner;
+
+	/* The WAL reader allocates its buffers in the current context: they must live as long as ctx. */
+	MemoryContext caller_context = MemoryContextSwitchTo(ctx->context);
+
+	PG_TRY();
+	{
+		/* Catalog entries cached from the present must not serve historic lookups. */
+		InvalidateSystemCaches();
+		while (ctx->reader->EndRecPtr < end_of_wal)
+		{
+			char	   *errm = NULL;
+			XLogRecord *record = XLogReadRecord(ctx->reader, &errm);
+
+			if (errm)
+				elog(ERROR, "could not read WAL for logical decoding: %s", errm);
+			if (record != NULL)
+				LogicalDecodingProcessRecord(ctx, ctx->reader);
+			if (ps->probe ? ps->oldest_commit != 0 : (max_changes > 0 && ps->changes >= max_changes))
+				break;
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_FINALLY();
+	{
+		/* ... and entries cached from the past must not serve the present. */
+		CurrentResourceOwner = owner;
+		MemoryContextSwitchTo(caller_context);
+		InvalidateSystemCaches();
+	}
+	PG_END_TRY();
+	return ctx->reader->EndRecPtr;
+}
+
+/* PullDecoderStop ends decoding and releases the slot (also after an error). */
+void
+PullDecoderStop(LogicalDecodingContext *ctx)
+{
+	if (ctx)
+		FreeDecodingContext(ctx);
+	if (MyReplicationSlot != NULL)
+		ReplicationSlotRelease();
+}
+
+/* StorePullFeed writes one feed's buffered changes into its change table; returns how many. */
+int64
+StorePullFeed(PullFeed *pf, int64 pull_xid)
+{
+	Relation	source;
+	ChangeWriter *writer;
+	TupleTableSlot *slot;
+
+	if (pf->changes == 0)
+		return 0;
+	EnsureChangePartitions(&pf->feed, pull_xid, false);
+	source = table_open(pf->feed.source, AccessShareLock);
+	slot = MakeSingleTupleTableSlot(pf->desc, &TTSOpsMinimalTuple);
+	writer = BeginChangeWriter(&pf->feed, source, pull_xid, pf->changes, InvalidOid, 0);
+	/* The change rows are derived data: decoding skips them (see decoder.c). */
+	replorigin_session_origin = DoNotReplicateId;
+	PG_TRY();
+	{
+		while (tuplestore_gettupleslot(pf->store, true, false, slot))
+		{
+			bool		isnull;
+			ChangeType	type = (ChangeType) DatumGetInt32(slot_getattr(slot, pf->nsource + 1, &isnull));
+
+			WriteChange(writer, type, type == CHANGE_TRUNCATE ? NULL : slot);
+		}
+		EndChangeWriter(writer);
+	}
+	PG_FINALLY();
+	{
+		replorigin_session_origin = InvalidRepOriginId;
+	}
+	PG_END_TRY();
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(source, AccessShareLock);
+	return pf->changes;
+}
+
+/* ReadStoredLsn returns the watermark of what committed pulls stored. */
+XLogRecPtr
+ReadStoredLsn(bool for_update)
+{
+	Oid			save_userid;
+	int			save_sec;
+	XLogRecPtr	lsn = InvalidXLogRecPtr;
+
+	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(for_update ? "SELECT stored_lsn FROM medallion.logical_slot FOR UPDATE"
+					: "SELECT stored_lsn FROM medallion.logical_slot", false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading medallion.logical_slot failed");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		lsn = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	RestoreUser(save_userid, save_sec);
+	return lsn;
+}
+
+/* CheckSlotNotLost errors if the slot is gone or lost WAL (max_slot_wal_keep_size): never a silent gap. */
+void
+CheckSlotNotLost(const char *slot)
+{
+	if (RunAsOwner(psprintf("SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = %s "
+							"AND wal_status = 'lost' UNION ALL SELECT 1 WHERE NOT EXISTS "
+							"(SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = %s)",
+							quote_literal_cstr(slot), quote_literal_cstr(slot)), 0, NULL, NULL, SPI_OK_SELECT) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the logical feeds of this database are broken: replication slot \"%s\" is lost", slot),
+				 errdetail("Changes between the last pull and now are gone from the WAL; storing later ones would leave a silent gap."),
+				 errhint("Disable and enable the logical feeds again (their change tables restart), or raise max_slot_wal_keep_size.")));
+}
+
+
+/* WriteStoredLsn moves the watermark, in the caller's transaction. */
+void
+WriteStoredLsn(XLogRecPtr lsn)
+{
+	replorigin_session_origin = DoNotReplicateId;	/* bookkeeping: not for decoders either */
+	PG_TRY();
+	{
+		RunAsOwner(psprintf("UPDATE medallion.logical_slot SET stored_lsn = '%X/%X', pulled_at = pg_catalog.now()",
+							LSN_FORMAT_ARGS(lsn)), 0, NULL, NULL, SPI_OK_UPDATE);
+	}
+	PG_FINALLY();
+	{
+		replorigin_session_origin = InvalidRepOriginId;
+	}
+	PG_END_TRY();
+}
+
+/* PullSlotName returns this database's slot name: one slot serves every logical feed of the database. */
+char *
+PullSlotName(void)
+{
+	return psprintf("medallion_%u", MyDatabaseId);
+}
+
+/* PullStateInit prepares an empty pull state whose sink buffers (or, probing, only looks). */
+void
+PullStateInit(PullState *ps, bool probe)
+{
+	memset(ps, 0, sizeof(PullState));
+	ps->sink.change = PullChangeSink;
+	ps->sink.truncate = PullTruncateSink;
+	ps->probe = probe;
+}
+
+/* ReleasePullFeeds ends the buffers (their files are not tied to a transaction) and forgets the feeds. */
+void
+ReleasePullFeeds(PullState *ps)
+{
+	int			i;
+
+	for (i = 0; i < ps->nfeeds; i++)
+		if (ps->feeds[i].store)
+			tuplestore_end(ps->feeds[i].store);
+	ps->nfeeds = 0;
+	ps->feeds = NULL;
+	ps->changes = 0;
+}
