@@ -98,6 +98,7 @@ extern void CreateReaders(const char *reader, int32 feed_id, const char *columns
 /* logical.c */
 struct RelationData;
 extern void LogicalCheckSource(struct RelationData *rel);
+extern void CheckPluginAllowed(void);
 extern void LogicalPrepareSlot(void);
 extern void LogicalDropSlotIfUnused(void);
 extern void RegisterPullerWorker(void);

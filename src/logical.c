@@ -45,6 +45,7 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 #include "utils/snapmgr.h"
 #include "utils/wait_event.h"
 #include "access/xact.h"
@@ -64,6 +65,43 @@ PG_FUNCTION_INFO_V1(medallion_oldest_unpulled);
 
 
 /*
+ * CheckPluginAllowed errors unless this library may be loaded as an output
+ * plugin: Debian's PostgreSQL only loads those listed in the superuser
+ * setting output_plugin_libraries (builds without it load any).
+ */
+void
+CheckPluginAllowed(void)
+{
+	const char *setting = GetConfigOption("output_plugin_libraries", true, false);
+	char	   *copy;
+	List	   *names = NIL;
+	ListCell   *lc;
+	StringInfoData list;
+
+	if (setting == NULL)
+		return;
+
+	copy = pstrdup(setting);
+	initStringInfo(&list);
+	if (SplitDirectoriesString(copy, ',', &names))
+		foreach(lc, names)
+		{
+			const char *name = lfirst(lc);
+			const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+
+			if (strcmp(base, "pg_medallion") == 0 || strcmp(base, "pg_medallion.so") == 0)
+				return;
+			appendStringInfo(&list, "%s, ", quote_literal_cstr(name));
+		}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("logical feeds need pg_medallion in output_plugin_libraries"),
+			 errdetail("This PostgreSQL build loads only the output plugins listed there (now '%s').", setting),
+			 errhint("ALTER SYSTEM SET output_plugin_libraries = %s'pg_medallion'; SELECT pg_reload_conf();",
+					 list.data)));
+}
+
+/*
  * LogicalCheckSource errors unless a table can have a logical feed: WAL at
  * logical level, full pre-images, not partitioned.
  */
@@ -75,6 +113,7 @@ LogicalCheckSource(Relation rel)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("logical feeds need wal_level = logical"),
 				 errhint("Set wal_level = logical in postgresql.conf and restart, or use mode 'trigger'.")));
+	CheckPluginAllowed();
 	if (rel->rd_rel->relreplident != REPLICA_IDENTITY_FULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -279,6 +279,7 @@ PullDecoderStart(PullState *ps, const char *slot)
 	LogicalDecodingContext *volatile ctx = NULL;
 
 	CheckLogicalDecodingRequirements();
+	CheckPluginAllowed();
 	ReplicationSlotAcquire(slot, true);
 	if (!ps->probe && MyReplicationSlot->data.confirmed_flush < ps->stored_lsn)
 	{
