@@ -285,6 +285,19 @@ COMMENT ON FUNCTION medallion._detach_dropped_feeds() IS
 CREATE EVENT TRIGGER medallion_dropped_sources ON sql_drop
 	EXECUTE FUNCTION medallion._detach_dropped_feeds();
 
+-- The database's replication slot is not an object PostgreSQL can make depend on the extension:
+-- a command that may drop the extension asks for the slot to be dropped at commit if it did.
+CREATE FUNCTION medallion._note_extension_drop()
+RETURNS event_trigger
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_note_extension_drop';
+COMMENT ON FUNCTION medallion._note_extension_drop() IS
+	'Event trigger: a command that may drop pg_medallion drops its replication slot at commit if it did';
+
+CREATE EVENT TRIGGER medallion_extension_drop ON ddl_command_start
+	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')
+	EXECUTE FUNCTION medallion._note_extension_drop();
+
 -- Consumers and watermarks ----------------------------------------------
 
 CREATE TABLE medallion.consumer (

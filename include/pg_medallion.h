@@ -101,6 +101,7 @@ extern void LogicalCheckSource(struct RelationData *rel);
 extern void CheckPluginAllowed(void);
 extern void LogicalPrepareSlot(void);
 extern void LogicalDropSlotIfUnused(void);
+extern void SlotInit(void);
 extern void RegisterPullerWorker(void);
 
 /* schema.c */

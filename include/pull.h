@@ -61,5 +61,9 @@ extern int64 StorePullFeed(PullFeed *pf, int64 pull_xid);
 extern XLogRecPtr ReadStoredLsn(bool for_update);
 extern void WriteStoredLsn(XLogRecPtr lsn);
 extern void CheckSlotNotLost(const char *slot);
+extern int	SlotHolder(const char *slot);
+extern bool SlotExists(const char *slot);
+extern void LockSlotLifecycle(void);
+extern void DropOrphanSlot(void);
 
 #endif							/* MEDALLION_PULL_H */

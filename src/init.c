@@ -95,6 +95,7 @@ _PG_init(void)
 
 	CaptureCacheInit();
 	MergeInit();
+	SlotInit();
 	if (process_shared_preload_libraries_in_progress)
 	{
 		RegisterTickerWorker();

@@ -5,12 +5,14 @@
  *	  (decoder.c) through the database's slot, stored into the same change
  *	  tables as trigger feeds by medallion.pull().
  *
- * Exactly once without two-phase commit: pull peeks the slot, writes the
- * change rows and its LSN watermark (medallion.logical_slot.stored_lsn) in
- * the caller's transaction, and the slot is advanced to the stored
- * watermark only by a later pull, after that transaction committed.  A
- * crash in between re-reads changes at or below the watermark, which are
- * skipped.  Pulls serialise on the slot's catalog row.
+ * Exactly once without two-phase commit: a pull decodes the slot
+ * in-process (pull.c), writes the change rows and its LSN watermark
+ * (medallion.logical_slot.stored_lsn) in the caller's transaction, and the
+ * slot is confirmed up to the stored watermark only at the start of the
+ * next pull, after that transaction committed.  A crash in between decodes
+ * again what was stored, and pull skips every transaction that committed
+ * before the watermark.  Pulls serialise on the slot's catalog row; the
+ * slot's own lifecycle is in slot.c, the background puller in puller.c.
  *
  * Versions stay one clock: change rows carry the *pull's* xid, so a pulled
  * change belongs to the version the pull committed in, through the same
@@ -22,43 +24,15 @@
 #include "pg_medallion.h"
 #include "pull.h"
 
-#include "replication/slot.h"
-#include "storage/lwlock.h"
-#include "storage/spin.h"
-#include "access/heapam.h"
-#include "access/xlogutils.h"
-#include "executor/tuptable.h"
-#include "replication/decode.h"
-#include "replication/logical.h"
-#include "replication/origin.h"
-#include "replication/slot.h"
-#include "utils/inval.h"
-#include "utils/resowner.h"
-#include "utils/tuplestore.h"
-
-#include "access/table.h"
-#include "commands/extension.h"
-#include "pgstat.h"
-#include "postmaster/bgworker.h"
-#include "postmaster/interrupt.h"
-#include "storage/ipc.h"
-#include "storage/latch.h"
-#include "tcop/tcopprot.h"
-#include "utils/guc.h"
-#include "utils/varlena.h"
-#include "utils/snapmgr.h"
-#include "utils/wait_event.h"
-#include "access/xact.h"
 #include "access/xlog.h"
-#include "catalog/pg_class.h"
-#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
-#include "miscadmin.h"
+#include "replication/logical.h"
+#include "replication/slot.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
-#include "utils/pg_lsn.h"
+#include "utils/guc.h"
 #include "utils/rel.h"
+#include "utils/varlena.h"
 
 PG_FUNCTION_INFO_V1(medallion_pull);
 PG_FUNCTION_INFO_V1(medallion_oldest_unpulled);
@@ -126,74 +100,6 @@ LogicalCheckSource(Relation rel)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("logical feeds of partitioned tables are not supported yet"),
 				 errhint("Use mode 'trigger' for partitioned tables.")));
-}
-
-/*
- * LogicalPrepareSlot makes sure the database's slot exists and is
- * registered.  Creating a slot is only possible before the transaction
- * writes anything, and it waits for running transactions, so enable_feed
- * calls this before it assigns an xid or locks the source.
- */
-void
-LogicalPrepareSlot(void)
-{
-	char	   *slot = PullSlotName();
-	bool		registered;
-	bool		exists;
-
-	/* Slot and registration change together, under this lock (the puller's drop takes it too). */
-	RunAsOwner("LOCK TABLE medallion.logical_slot IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL, SPI_OK_UTILITY);
-	registered = RunAsOwner("SELECT 1 FROM medallion.logical_slot", 0, NULL, NULL, SPI_OK_SELECT) > 0;
-	exists = RunAsOwner(psprintf("SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = %s",
-								 quote_literal_cstr(slot)), 0, NULL, NULL, SPI_OK_SELECT) > 0;
-	if (!exists)
-	{
-		if (GetTopTransactionIdIfAny() != InvalidTransactionId)
-			ereport(ERROR,
-					(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-					 errmsg("the first logical feed of a database must be enabled before any write in its transaction"),
-					 errdetail("It creates the database's replication slot, which PostgreSQL allows only then."),
-					 errhint("Call medallion.enable_feed(..., mode => 'logical') in a transaction of its own.")));
-		RunAsOwner(psprintf("SELECT pg_catalog.pg_create_logical_replication_slot(%s, 'pg_medallion')",
-							quote_literal_cstr(slot)), 0, NULL, NULL, SPI_OK_SELECT);
-	}
-	if (!registered)
-		RunAsOwner(psprintf("INSERT INTO medallion.logical_slot (slot_name, stored_lsn) "
-							"SELECT slot_name, confirmed_flush_lsn FROM pg_catalog.pg_replication_slots "
-							"WHERE slot_name = %s", quote_literal_cstr(slot)), 0, NULL, NULL, SPI_OK_INSERT);
-}
-
-/* LogicalDropSlotIfUnused drops the slot once no logical feed is left (called by disable_feed). */
-void
-LogicalDropSlotIfUnused(void)
-{
-	if (RunAsOwner("SELECT 1 FROM medallion.feed WHERE mode = 'logical'", 0, NULL, NULL, SPI_OK_SELECT) > 0)
-		return;
-	/* A slot the background puller holds is dropped by the puller when it sees no registration. */
-	RunAsOwner(psprintf("LOCK TABLE medallion.logical_slot IN SHARE ROW EXCLUSIVE MODE;\n"
-						"DELETE FROM medallion.logical_slot;\n"
-						"SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots "
-						"WHERE slot_name = %s AND active_pid IS NULL", quote_literal_cstr(PullSlotName())),
-			   0, NULL, NULL, SPI_OK_SELECT);
-}
-
-/* SlotHolder returns the pid of the process using the slot (0: none). */
-static int
-SlotHolder(const char *slot)
-{
-	ReplicationSlot *s;
-	int			pid = 0;
-
-	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
-	s = SearchNamedReplicationSlot(slot, false);
-	if (s != NULL)
-	{
-		SpinLockAcquire(&s->mutex);
-		pid = s->active_pid;
-		SpinLockRelease(&s->mutex);
-	}
-	LWLockRelease(ReplicationSlotControlLock);
-	return pid == MyProcPid ? 0 : pid;
 }
 
 /*

@@ -15,7 +15,10 @@
  *
  * While the puller holds the slot a manual pull is refused (it would wait
  * forever); disable_feed of the last logical feed leaves the slot to the
- * puller, which drops it once no registration is left.  On any error the
+ * puller, which drops it once no registration is left, and so does DROP
+ * EXTENSION (slot.c); the puller locks the registration table in each of
+ * its transactions, so the extension cannot vanish in the middle of one.
+ * On any error the
  * puller logs it and exits; the postmaster restarts it.
  *
  *-------------------------------------------------------------------------
@@ -24,7 +27,7 @@
 #include "pull.h"
 
 #include "access/xact.h"
-#include "commands/extension.h"
+#include "catalog/namespace.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -33,11 +36,14 @@
 #include "replication/slot.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/wait_event.h"
 
 PGDLLEXPORT void medallion_puller_main(Datum main_arg);
@@ -57,23 +63,27 @@ PullerStop(void)
 	puller_ctx = NULL;
 }
 
-/* SlotActiveElsewhere says whether another process holds the slot (a pull in progress). */
+/*
+ * LockRegistration locks the slot's registration table against DROP
+ * EXTENSION for the rest of the transaction, and says whether it exists:
+ * the extension cannot vanish between the puller's statements then.
+ */
 static bool
-SlotActiveElsewhere(const char *name)
+LockRegistration(void)
 {
-	ReplicationSlot *slot;
-	bool		active = false;
+	Oid			schema = get_namespace_oid(MEDALLION_SCHEMA, true);
+	Oid			registration = OidIsValid(schema) ? get_relname_relid("logical_slot", schema) : InvalidOid;
 
-	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
-	slot = SearchNamedReplicationSlot(name, false);
-	if (slot != NULL)
+	if (!OidIsValid(registration))
+		return false;
+	LockRelationOid(registration, AccessShareLock);
+	/* Locking processed invalidations: a drop that committed meanwhile is seen now. */
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(registration)))
 	{
-		SpinLockAcquire(&slot->mutex);
-		active = slot->active_pid != 0 && slot->active_pid != MyProcPid;
-		SpinLockRelease(&slot->mutex);
+		UnlockRelationOid(registration, AccessShareLock);
+		return false;
 	}
-	LWLockRelease(ReplicationSlotControlLock);
-	return active;
+	return true;
 }
 
 /*
@@ -98,7 +108,7 @@ PullerRound(void)
 	/* What to decode for: the feeds and the watermark, read in a short transaction. */
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	installed = OidIsValid(get_extension_oid("pg_medallion", true));
+	installed = LockRegistration();
 	if (installed)
 		registered = RunAsOwner("SELECT 1 FROM medallion.logical_slot", 0, NULL, NULL, SPI_OK_SELECT) > 0;
 	if (registered)
@@ -122,6 +132,12 @@ PullerRound(void)
 				   0, NULL, NULL, SPI_OK_SELECT);
 		owe_drop = false;
 	}
+	else if (!installed && puller_ctx == NULL)
+	{
+		/* The extension was dropped, maybe while the puller held the slot (slot.c left it to us). */
+		DropOrphanSlot();
+		owe_drop = false;
+	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(round_context);
@@ -140,7 +156,7 @@ PullerRound(void)
 	}
 	if (puller_ctx == NULL)
 	{
-		if (SlotActiveElsewhere(slot))
+		if (SlotHolder(slot) != 0)
 		{
 			ReleasePullFeeds(&puller_state);
 			MemoryContextSwitchTo(old);
@@ -160,9 +176,12 @@ PullerRound(void)
 
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		if (ReadStoredLsn(true) != stored_lsn)
+		if (!LockRegistration() || ReadStoredLsn(true) != stored_lsn)
 		{
-			/* A manual pull stored in between: what was buffered may be stored already. */
+			/*
+			 * A manual pull stored in between: what was buffered may be
+			 * stored already.  Or the extension was dropped.
+			 */
 			PopActiveSnapshot();
 			AbortCurrentTransaction();
 			ReleasePullFeeds(&puller_state);

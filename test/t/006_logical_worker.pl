@@ -79,5 +79,15 @@ ok($node->poll_query_until('postgres', q{SELECT active FROM pg_replication_slots
 $node->safe_psql('postgres', q{SELECT medallion.disable_feed('src')});
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_replication_slots}),
 	'the puller dropped the slot of the last logical feed');
+
+# The extension goes while the puller holds the slot: the puller lets go and drops it.
+$node->safe_psql('postgres', q{SELECT medallion.enable_feed('src', mode => 'logical')});
+ok($node->poll_query_until('postgres', q{SELECT active FROM pg_replication_slots WHERE slot_name LIKE 'medallion_%'}),
+	'the puller holds the slot of the new feed');
+($rc, $out, $err) = $node->psql('postgres', q{DROP EXTENSION pg_medallion CASCADE});
+is($rc, 0, 'DROP EXTENSION succeeds while the puller holds the slot');
+unlike($err, qr/WARNING/, 'without a warning: the puller is expected to drop the slot');
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM pg_replication_slots}),
+	'the puller dropped the slot of the dropped extension');
 $node->stop;
 done_testing();

@@ -1,0 +1,42 @@
+-- The database's replication slot goes with the extension: a slot left behind would hold back
+-- WAL forever.  Dropping the extension is not final until commit, so neither is the slot's drop.
+SET client_min_messages = warning;
+CREATE EXTENSION pg_medallion;
+CREATE TABLE dropme (id int PRIMARY KEY, v text);
+ALTER TABLE dropme REPLICA IDENTITY FULL;
+SELECT medallion.enable_feed('dropme', mode => 'logical') IS NOT NULL AS enabled;
+INSERT INTO dropme VALUES (1, 'a');
+CREATE VIEW our_slot AS
+	SELECT count(*) AS slots FROM pg_replication_slots
+	WHERE slot_name = 'medallion_' || (SELECT oid FROM pg_database WHERE datname = current_database());
+SELECT * FROM our_slot;
+
+-- Rolled back, in whole or to a savepoint: the slot stays and the feed goes on.
+BEGIN;
+DROP EXTENSION pg_medallion CASCADE;
+ROLLBACK;
+SELECT * FROM our_slot;
+BEGIN;
+SAVEPOINT s;
+DROP EXTENSION pg_medallion CASCADE;
+ROLLBACK TO s;
+COMMIT;
+SELECT * FROM our_slot;
+INSERT INTO dropme VALUES (2, 'b');
+SELECT feed, changes FROM medallion.pull();
+SELECT id, v, _change_type FROM medallion_changes.dropme(1) ORDER BY _commit_version, _change_seq;
+
+-- Committed: the slot is gone with the extension.
+DROP EXTENSION pg_medallion CASCADE;
+SELECT * FROM our_slot;
+
+-- DROP SCHEMA ... CASCADE takes the extension, and the slot, along too.
+CREATE EXTENSION pg_medallion;
+SELECT medallion.enable_feed('dropme', mode => 'logical') IS NOT NULL AS enabled;
+SELECT * FROM our_slot;
+DROP SCHEMA medallion CASCADE;
+SELECT count(*) AS extensions FROM pg_extension WHERE extname = 'pg_medallion';
+SELECT * FROM our_slot;
+
+DROP VIEW our_slot;
+DROP TABLE dropme;
