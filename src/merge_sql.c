@@ -236,7 +236,11 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 	AppendColumns(buf, "\"__x\"", spec->keys);
 	appendStringInfoString(buf, " ORDER BY ");
 	AppendOrder(buf, "\"__x\"", spec->sequence, "DESC");
-	appendStringInfoString(buf, ")) AS \"__y\"\n),\n");
+	appendStringInfoString(buf, ")) AS \"__y\"");
+	/* SCD1 counts every batch row as skipped here; what goes, is rejected or is a truncate is taken back later. */
+	if (spec->scd_type == 1)
+		appendStringInfoString(buf, "\n  WHERE medallion._merge_tally(4, 1)");
+	appendStringInfoString(buf, "\n),\n");
 
 	/* The few rows that need a closer look: truncates, NULLs, shared (key, sequence). */
 	appendStringInfoString(buf, "\"__odd\" AS MATERIALIZED (SELECT * FROM \"__src\" WHERE \"__m_odd\"),\n");
@@ -380,15 +384,28 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	appendStringInfo(buf, " THEN 'same'\n    ELSE 'go' END AS \"__m_pre\"\n"
 					 "  FROM \"__win\" AS \"__w\" LEFT JOIN %s AS \"__b\" ON ", tb);
 	AppendEqual(buf, "\"__b\"", "\"__w\"", spec->keys);
-	appendStringInfoString(buf, ") AS \"__z\"\n),\n");
+	/*
+	 * Stale winners stop here (they stay counted as skipped); one that goes
+	 * or was applied before is taken back from skipped, the latter counted
+	 * as unchanged.  CASE fixes the order: tallies only for rows kept.
+	 */
+	appendStringInfoString(buf, ") AS \"__z\"\n"
+						   "  WHERE CASE WHEN \"__z\".\"__m_pre\" = 'stale' THEN false\n"
+						   "    ELSE medallion._merge_tally(4, -1) AND (\"__z\".\"__m_pre\" = 'go' OR medallion._merge_tally(3, 1)) END\n),\n");
 
 	/*
 	 * Tombstones do not depend on the target: a delete that goes records
 	 * (or advances) its key's tombstone; an upsert that goes drops it.  A
 	 * tombstone older than a live row is redundant either way, since that
-	 * row's own sequence guards the key.
+	 * row's own sequence guards the key.  __go already knows which keys
+	 * have a tombstone, and merges on a target (and tombstone expiry) are
+	 * serialised by the state table's lock: a plain INSERT for new
+	 * tombstones, an UPDATE for the others.  The few rows involved are
+	 * picked out of __go once.
 	 */
-	appendStringInfo(buf, "\"__tomb\" AS (\n  INSERT INTO %s AS \"__b\" (", tb);
+	appendStringInfoString(buf, "\"__totomb\" AS MATERIALIZED (\n  SELECT * FROM \"__go\" "
+						   "WHERE \"__m_pre\" = 'go' AND (\"__m_del\" OR \"__m_tombed\")\n),\n");
+	appendStringInfo(buf, "\"__tomb\" AS (\n  INSERT INTO %s (", tb);
 	AppendColumns(buf, NULL, spec->keys);
 	appendStringInfoString(buf, ", ");
 	AppendColumns(buf, NULL, spec->sequence);
@@ -396,23 +413,25 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	AppendColumns(buf, NULL, spec->keys);
 	appendStringInfoString(buf, ", ");
 	AppendColumns(buf, NULL, spec->sequence);
-	appendStringInfoString(buf, " FROM \"__go\" WHERE \"__m_pre\" = 'go' AND \"__m_del\"\n  ON CONFLICT (");
-	AppendColumns(buf, NULL, spec->keys);
-	appendStringInfoString(buf, ") DO UPDATE SET ");
+	appendStringInfoString(buf, " FROM \"__totomb\" WHERE \"__m_del\" AND NOT \"__m_tombed\"\n),\n");
+	appendStringInfo(buf, "\"__retomb\" AS (\n  UPDATE %s AS \"__b\" SET ", tb);
 	foreach(lc, spec->sequence)
 	{
 		MergeColumn *c = lfirst(lc);
 
-		appendStringInfo(buf, "%s = EXCLUDED.%s, ", Q(c->name), Q(c->name));
+		appendStringInfo(buf, "%s = \"__g\".%s, ", Q(c->name), Q(c->name));
 	}
-	appendStringInfoString(buf, "\"_deleted_at\" = pg_catalog.now() WHERE ");
+	appendStringInfoString(buf, "\"_deleted_at\" = pg_catalog.now() FROM \"__totomb\" AS \"__g\"\n"
+						   "  WHERE \"__g\".\"__m_del\" AND \"__g\".\"__m_tombed\" AND ");
+	AppendEqual(buf, "\"__b\"", "\"__g\"", spec->keys);
+	appendStringInfoString(buf, " AND ");
 	AppendRow(buf, "\"__b\"", spec->sequence);
 	appendStringInfoString(buf, " < ");
-	AppendRow(buf, "EXCLUDED", spec->sequence);
+	AppendRow(buf, "\"__g\"", spec->sequence);
 	appendStringInfoString(buf, "\n),\n");
 
-	appendStringInfo(buf, "\"__untomb\" AS (\n  DELETE FROM %s AS \"__b\" USING \"__go\" AS \"__g\" "
-					 "WHERE \"__g\".\"__m_pre\" = 'go' AND NOT \"__g\".\"__m_del\" AND \"__g\".\"__m_tombed\" AND ", tb);
+	appendStringInfo(buf, "\"__untomb\" AS (\n  DELETE FROM %s AS \"__b\" USING \"__totomb\" AS \"__g\" "
+					 "WHERE NOT \"__g\".\"__m_del\" AND \"__g\".\"__m_tombed\" AND ", tb);
 	AppendEqual(buf, "\"__b\"", "\"__g\"", spec->keys);
 	appendStringInfoString(buf, "\n),\n");
 
@@ -438,20 +457,25 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	/*
 	 * One MERGE writes the target: one join, each row written in place.
 	 * Inserted, updated and deleted rows are counted by the executor (read
-	 * in merge.c); the rest is tallied: once for the batch (an uncorrelated
-	 * subquery, so an InitPlan run once), and per row for the DO NOTHING
-	 * branches (conditions after a match, evaluated left to right).
+	 * in merge.c); the rest is tallied: every batch row as skipped in
+	 * __src, kept winners taken back in __go, rejected rows and truncates
+	 * here (an uncorrelated subquery, so an InitPlan run once), and per row
+	 * for the DO NOTHING branches (conditions after a match, evaluated left
+	 * to right).
 	 */
 	appendStringInfo(buf, "MERGE INTO %s AS \"__t\"\nUSING (SELECT \"__g\".* FROM \"__go\" AS \"__g\" "
 					 "WHERE \"__g\".\"__m_go\" AND (SELECT\n"
 					 "    medallion._merge_tally(5, (SELECT pg_catalog.count(*) FROM \"__rej\"))\n"
-					 "    AND medallion._merge_tally(4, (SELECT pg_catalog.count(*) FROM \"__src\")\n"
-					 "      - (SELECT pg_catalog.count(*) FROM \"__odd\" WHERE \"__m_trunc\")\n"
-					 "      - (SELECT pg_catalog.count(*) FILTER (WHERE NOT \"__m_trunc\") FROM \"__rej\") - \"__n\".\"kept\")\n"
-					 "    AND medallion._merge_tally(3, \"__n\".\"same\")\n"
-					 "    FROM (SELECT pg_catalog.count(*) FILTER (WHERE \"__m_pre\" <> 'stale') AS \"kept\",\n"
-					 "      pg_catalog.count(*) FILTER (WHERE \"__m_pre\" = 'same') AS \"same\" FROM \"__go\") AS \"__n\")\n"
-					 ") AS \"__w\"\nON ", t);
+					 "    AND medallion._merge_tally(4, - (SELECT pg_catalog.count(*) FROM \"__odd\" WHERE \"__m_trunc\")\n"
+					 "      - (SELECT pg_catalog.count(*) FILTER (WHERE NOT \"__m_trunc\") FROM \"__rej\")))\n"
+					 "  ORDER BY ", t);
+	/*
+	 * In key order (the batch is nearly so already): the target is then
+	 * merge-joined along its unique index and written in key order, instead
+	 * of hashed in batches and written in hash order.
+	 */
+	AppendColumns(buf, "\"__g\"", spec->keys);
+	appendStringInfoString(buf, "\n) AS \"__w\"\nON ");
 	AppendEqual(buf, "\"__t\"", "\"__w\"", spec->keys);
 	appendStringInfoString(buf, "\nWHEN MATCHED AND ");
 	AppendRow(buf, "\"__t\"", spec->sequence);
