@@ -28,7 +28,7 @@
 /* Change tables hold the source's columns, then these metadata columns: _xid, _seq, _change_type, _role, _app. */
 #define CHANGE_META_COLUMNS 5
 
-/* Order keys: a sequence value drawn per statement, shifted, plus a row ordinal. */
+/* Order keys: a statement number (order_key.c) shifted left, plus a row ordinal. */
 #define SEQ_ORDINAL_BITS		20
 #define SEQ_ORDINAL_LIMIT		(((int64) 1) << SEQ_ORDINAL_BITS)
 
@@ -102,6 +102,8 @@ extern void CheckPluginAllowed(void);
 extern void LogicalPrepareSlot(void);
 extern void LogicalDropSlotIfUnused(void);
 extern void SlotInit(void);
+extern void OrderKeyInit(void);
+extern int64 DrawStatementNumber(Oid seq_oid);
 extern void RegisterPullerWorker(void);
 
 /* schema.c */

@@ -10,11 +10,11 @@
  * the partition, the column map) is cached per trigger relation and dropped
  * by the relcache callback when the source or the change table changes.
  *
- * Order key (_seq): one value of medallion.change_seq is drawn per statement
- * (and per 2^20 rows), shifted left 20 bits, plus the row's ordinal.  The
- * trigger runs at the end of the statement, while the writer still holds the
- * row locks of every row it changed, so for one row the transaction that
- * changed it first always draws the smaller value, whatever the xids are.
+ * Order key (_seq): a statement number (order_key.c; another one per 2^20
+ * rows), shifted left 20 bits, plus the row's ordinal.  The trigger runs at
+ * the end of the statement, while the writer still holds the row locks of
+ * every row it changed, so for one row the transaction that changed it
+ * first always draws the smaller number, whatever the xids are.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,7 +26,6 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
@@ -352,17 +351,13 @@ FlushBatch(CaptureBatch *batch)
 	batch->nslots = 0;
 }
 
-/* NextOrderKey returns the next order key of the statement, drawing a new sequence block when needed. */
+/* NextOrderKey returns the next order key of the statement: its number (order_key.c), then the row's ordinal. */
 static inline int64
 NextOrderKey(CaptureBatch *batch)
 {
 	if (batch->seq_block < 0 || batch->ordinal >= SEQ_ORDINAL_LIMIT)
 	{
-		batch->seq_block = nextval_internal(batch->entry->seq_oid, false);
-		if (batch->seq_block >= (PG_INT64_MAX >> SEQ_ORDINAL_BITS))
-			ereport(ERROR,
-					(errcode(ERRCODE_SEQUENCE_GENERATOR_LIMIT_EXCEEDED),
-					 errmsg("medallion.change_seq is exhausted")));
+		batch->seq_block = DrawStatementNumber(batch->entry->seq_oid);
 		batch->ordinal = 0;
 	}
 	return (batch->seq_block << SEQ_ORDINAL_BITS) | batch->ordinal++;

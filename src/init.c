@@ -98,6 +98,7 @@ _PG_init(void)
 	SlotInit();
 	if (process_shared_preload_libraries_in_progress)
 	{
+		OrderKeyInit();
 		RegisterTickerWorker();
 		RegisterPullerWorker();
 	}

@@ -52,6 +52,16 @@ $node->safe_psql('postgres', q{INSERT INTO ledger VALUES (5000, 5)});
 is($node->safe_psql('postgres', qq{SELECT count(*) FROM medallion_changes.ledger($v2 + 1) WHERE id = 5000}),
 	'1', 'capture works after recovery');
 
+# Statement numbers (preloaded: handed out from shared memory) start above every one used before
+# the crash, so a row's next change still sorts after its last one; each statement has its own.
+$node->safe_psql('postgres', q{UPDATE ledger SET amount = amount + 1 WHERE id = 1});
+$node->safe_psql('postgres', q{UPDATE ledger SET amount = amount + 1 WHERE id = 1});
+my $v3 = $node->safe_psql('postgres', q{SELECT medallion.current_version()});
+is($node->safe_psql('postgres', qq{SELECT bool_and(_change_seq > (SELECT max(_change_seq) FROM medallion_changes.ledger($first, $v2)))
+	FROM medallion_changes.ledger($v2 + 1, $v3)}), 't', 'order keys after the crash are above those before it');
+is($node->safe_psql('postgres', qq{SELECT count(DISTINCT _change_seq >> 20) FROM medallion_changes.ledger($v2 + 1, $v3)
+	WHERE id = 1}), '2', 'two statements, two statement numbers');
+
 # The background ticker closes versions without any reader.
 $node->append_conf('postgresql.conf', "pg_medallion.tick_interval = '200ms'\n");
 $node->reload;
