@@ -20,7 +20,7 @@
 PG_MODULE_MAGIC;
 
 int			medallion_tick_interval_ms = 0;
-char	   *medallion_database = NULL;
+char	   *medallion_database = "postgres";
 char	   *medallion_run_id = NULL;
 int			medallion_partition_xids = 4194304;
 int			medallion_retention_s = 7 * 24 * 3600;
@@ -42,13 +42,19 @@ _PG_init(void)
 							0, 0, 24 * 3600 * 1000,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
-	DefineCustomStringVariable("pg_medallion.database",
-							   "Database the background ticker closes versions in.",
-							   NULL,
-							   &medallion_database,
-							   "postgres",
-							   PGC_POSTMASTER, 0,
-							   NULL, NULL, NULL);
+	/*
+	 * Read only by the background workers, which exist only when preloaded;
+	 * PostgreSQL refuses (FATAL) to define a postmaster-level setting in a
+	 * backend that loads the library later.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("pg_medallion.database",
+								   "Database the background ticker and puller work in.",
+								   NULL,
+								   &medallion_database,
+								   "postgres",
+								   PGC_POSTMASTER, 0,
+								   NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_medallion.partition_xids",
 							"Transaction ids per change table partition for feeds enabled from now on.",
 							"Retention drops whole partitions; smaller spans free space sooner, larger ones make fewer partitions.",
