@@ -769,6 +769,14 @@ AS 'MODULE_PATHNAME', 'medallion_oldest_unpulled';
 COMMENT ON FUNCTION medallion.oldest_unpulled_commit() IS
 	'Commit time of the oldest transaction with logical feed changes not stored yet (NULL: none); decodes up to it';
 
+CREATE FUNCTION medallion.resume_logical_feeds()
+RETURNS pg_lsn
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_resume_logical_feeds';
+COMMENT ON FUNCTION medallion.resume_logical_feeds() IS
+	'Gives broken logical feeds (restored from a dump, slot lost or dropped) a new slot; returns where capture resumes';
+REVOKE ALL ON FUNCTION medallion.resume_logical_feeds() FROM PUBLIC;
+
 -- How far behind the logical feeds are: WAL not yet pulled, and whether the slot still holds it.
 CREATE VIEW medallion.logical_status AS
 SELECT l.slot_name, s.active, s.wal_status,

@@ -125,6 +125,7 @@ medallion_pull(PG_FUNCTION_ARGS)
 				 errhint("Pass NULL to pull everything decoded so far.")));
 	InitMaterializedSRF(fcinfo, 0);
 
+	CheckLogicalFeedsHaveSlot();
 	if (RunAsOwner("SELECT 1 FROM medallion.logical_slot", 0, NULL, NULL, SPI_OK_SELECT) == 0)
 		return (Datum) 0;		/* no logical feed ever: nothing to pull */
 	PullStateInit(&ps, false);

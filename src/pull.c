@@ -443,7 +443,8 @@ CheckSlotNotLost(const char *slot)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the logical feeds of this database are broken: replication slot \"%s\" is lost", slot),
 				 errdetail("Changes between the last pull and now are gone from the WAL; storing later ones would leave a silent gap."),
-				 errhint("Disable and enable the logical feeds again (their change tables restart), or raise max_slot_wal_keep_size.")));
+				 errhint("SELECT medallion.resume_logical_feeds(); captures from then on (the changes in between stay missing). "
+						 "Raise max_slot_wal_keep_size or pull more often to avoid it.")));
 }
 
 

@@ -110,7 +110,10 @@ PullerRound(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	installed = LockRegistration();
 	if (installed)
+	{
+		CheckLogicalFeedsHaveSlot();	/* restored from a dump: say so, every few seconds */
 		registered = RunAsOwner("SELECT 1 FROM medallion.logical_slot", 0, NULL, NULL, SPI_OK_SELECT) > 0;
+	}
 	if (registered)
 	{
 		stored_lsn = ReadStoredLsn(false);

@@ -31,9 +31,11 @@
 #include "storage/procarray.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
+#include "utils/pg_lsn.h"
 #include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(medallion_note_extension_drop);
+PG_FUNCTION_INFO_V1(medallion_resume_logical_feeds);
 
 /* Advisory lock key (with the database oid) of the slot's lifecycle: "MEDA". */
 #define MEDALLION_SLOT_LOCK_KEY 0x4D454441
@@ -64,9 +66,10 @@ LogicalPrepareSlot(void)
 		if (GetTopTransactionIdIfAny() != InvalidTransactionId)
 			ereport(ERROR,
 					(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-					 errmsg("the first logical feed of a database must be enabled before any write in its transaction"),
-					 errdetail("It creates the database's replication slot, which PostgreSQL allows only then."),
-					 errhint("Call medallion.enable_feed(..., mode => 'logical') in a transaction of its own.")));
+					 errmsg("the database's replication slot must be created before any write in its transaction"),
+					 errdetail("The first logical feed of a database, and resuming broken ones, create it; PostgreSQL allows that only then."),
+					 errhint("Call medallion.enable_feed(..., mode => 'logical') or medallion.resume_logical_feeds() "
+							 "in a transaction of its own.")));
 		RunAsOwner(psprintf("SELECT pg_catalog.pg_create_logical_replication_slot(%s, 'pg_medallion')",
 							quote_literal_cstr(slot)), 0, NULL, NULL, SPI_OK_SELECT);
 	}
@@ -239,4 +242,74 @@ void
 SlotInit(void)
 {
 	RegisterXactCallback(SlotXactCallback, NULL);
+}
+
+/*
+ * CheckLogicalFeedsHaveSlot errors when the database has logical feeds but
+ * no registered slot: a database restored from a dump (slots are not part
+ * of it) would otherwise capture nothing, silently.
+ */
+void
+CheckLogicalFeedsHaveSlot(void)
+{
+	if (RunAsOwner("SELECT 1 FROM medallion.feed WHERE mode = 'logical' "
+				   "AND NOT EXISTS (SELECT 1 FROM medallion.logical_slot)", 0, NULL, NULL, SPI_OK_SELECT) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the logical feeds of this database have no replication slot"),
+				 errdetail("The database was restored from a dump (slots are not dumped), or the slot's registration was "
+						   "removed: changes written since then are not in the feeds."),
+				 errhint("SELECT medallion.resume_logical_feeds(); captures from then on, in a transaction of its own.")));
+}
+
+/*
+ * medallion_resume_logical_feeds gives broken logical feeds a new slot:
+ * after a restore from a dump, or after the slot was lost
+ * (max_slot_wal_keep_size) or dropped by hand.  The feeds, their change
+ * tables, versions and consumers go on; what was committed between the
+ * last stored change and the returned LSN is not in them, and the notice
+ * says so.  Calling it while the slot is fine changes nothing.
+ */
+Datum
+medallion_resume_logical_feeds(PG_FUNCTION_ARGS)
+{
+	char	   *slot = PullSlotName();
+	bool		registered;
+	int			holder;
+	XLogRecPtr	resume_at;
+
+	if (RunAsOwner("SELECT 1 FROM medallion.feed WHERE mode = 'logical'", 0, NULL, NULL, SPI_OK_SELECT) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this database has no logical feeds to resume"),
+				 errhint("Enable one with medallion.enable_feed(..., mode => 'logical').")));
+	registered = RunAsOwner("SELECT 1 FROM medallion.logical_slot", 0, NULL, NULL, SPI_OK_SELECT) > 0;
+	if (registered && SlotExists(slot) &&
+		RunAsOwner(psprintf("SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = %s AND wal_status = 'lost'",
+							quote_literal_cstr(slot)), 0, NULL, NULL, SPI_OK_SELECT) == 0)
+	{
+		ereport(NOTICE,
+				(errmsg("the logical feeds of this database are not broken: nothing to resume")));
+		PG_RETURN_NULL();
+	}
+	holder = SlotHolder(slot);
+	if (holder != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("replication slot \"%s\" is in use by process %d", slot, holder),
+				 errhint("Turn the background puller off (pg_medallion.logical_worker = off) while resuming.")));
+	/* A lost slot is dropped and made anew (not transactional, like creating it). */
+	if (SlotExists(slot))
+		ReplicationSlotDrop(slot, true);
+	LogicalPrepareSlot();
+	/* The new slot starts here: the feeds take what commits from now on, the watermark too. */
+	RunAsOwner(psprintf("UPDATE medallion.logical_slot l SET stored_lsn = s.confirmed_flush_lsn, pulled_at = NULL "
+						"FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = l.slot_name AND l.slot_name = %s;\n"
+						"UPDATE medallion.feed SET enabled_lsn = (SELECT stored_lsn FROM medallion.logical_slot) "
+						"WHERE mode = 'logical'", quote_literal_cstr(slot)), 0, NULL, NULL, SPI_OK_UPDATE);
+	resume_at = ReadStoredLsn(false);
+	ereport(NOTICE,
+			(errmsg("logical feeds resume at %X/%X", LSN_FORMAT_ARGS(resume_at)),
+			 errdetail("Changes committed after the last pull and before this point are not in the feeds.")));
+	PG_RETURN_LSN(resume_at);
 }
