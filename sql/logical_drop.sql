@@ -26,6 +26,35 @@ INSERT INTO dropme VALUES (2, 'b');
 SELECT feed, changes FROM medallion.pull();
 SELECT id, v, _change_type FROM medallion_changes.dropme(1) ORDER BY _commit_version, _change_seq;
 
+-- disable_feed of the last logical feed drops the slot at commit: rolled back, all three stay.
+BEGIN;
+SELECT medallion.disable_feed('dropme');
+ROLLBACK;
+SELECT * FROM our_slot;
+BEGIN;
+SAVEPOINT s;
+SELECT medallion.disable_feed('dropme');
+ROLLBACK TO s;
+COMMIT;
+SELECT * FROM our_slot;
+INSERT INTO dropme VALUES (3, 'c');
+SELECT feed, changes FROM medallion.pull();
+
+-- Dropping the last logical-fed table takes the slot along (nothing would ever advance it).
+CREATE TABLE dropme_too (id int PRIMARY KEY);
+ALTER TABLE dropme_too REPLICA IDENTITY FULL;
+SELECT medallion.enable_feed('dropme_too', mode => 'logical') IS NOT NULL AS enabled;
+SELECT medallion.disable_feed('dropme');
+SELECT * FROM our_slot;
+BEGIN;
+DROP TABLE dropme_too;
+ROLLBACK;
+SELECT * FROM our_slot;
+DROP TABLE dropme_too;
+SELECT * FROM our_slot;
+SELECT count(*) AS registrations FROM medallion.logical_slot;
+SELECT medallion.enable_feed('dropme', mode => 'logical') IS NOT NULL AS enabled_again;
+
 -- Committed: the slot is gone with the extension.
 DROP EXTENSION pg_medallion CASCADE;
 SELECT * FROM our_slot;

@@ -733,6 +733,10 @@ medallion_detach_dropped_feeds(PG_FUNCTION_ARGS)
 				 errhint("DROP TABLE %s when they are no longer needed.", ct)));
 	}
 
+	/* The last logical feed gone with its table: its slot goes at commit. */
+	if (change_tables != NIL)
+		LogicalDropSlotIfUnused();
+
 	/* A dropped merge target takes its merge state (tombstones or SCD2 event log) with it. */
 	CollectOids("SELECT a.state_table::oid, 0 FROM medallion.apply_target a "
 				"JOIN pg_catalog.pg_event_trigger_dropped_objects() d "

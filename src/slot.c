@@ -7,8 +7,9 @@
  *
  * A slot is not transactional: it is created before the feed's
  * transaction writes, and dropped at pre-commit, when what removed the
- * last reason for it (DROP EXTENSION, DROP SCHEMA ... CASCADE, DROP OWNED)
- * can no longer be rolled back by anything but a failed commit record.
+ * last reason for it (disable_feed or DROP TABLE of the last logical feed,
+ * DROP EXTENSION, DROP SCHEMA ... CASCADE, DROP OWNED) can no longer be
+ * rolled back by anything but a failed commit record.
  * A slot the background puller holds is dropped by the puller itself once
  * it sees the registration or the extension gone (puller.c).
  *
@@ -40,7 +41,7 @@ PG_FUNCTION_INFO_V1(medallion_resume_logical_feeds);
 /* Advisory lock key (with the database oid) of the slot's lifecycle: "MEDA". */
 #define MEDALLION_SLOT_LOCK_KEY 0x4D454441
 
-/* A command that may drop the extension ran in this transaction: check at pre-commit. */
+/* The slot may have lost its last reason in this transaction (see DropUnusedSlot): check at pre-commit. */
 static bool check_slot_at_commit = false;
 
 /*
@@ -79,18 +80,19 @@ LogicalPrepareSlot(void)
 							"WHERE slot_name = %s", quote_literal_cstr(slot)), 0, NULL, NULL, SPI_OK_INSERT);
 }
 
-/* LogicalDropSlotIfUnused drops the slot once no logical feed is left (called by disable_feed). */
+/*
+ * LogicalDropSlotIfUnused unregisters the slot once no logical feed is left
+ * (disable_feed, a dropped source) and has it dropped at commit: a rolled
+ * back disable keeps feeds, registration and slot together.
+ */
 void
 LogicalDropSlotIfUnused(void)
 {
 	if (RunAsOwner("SELECT 1 FROM medallion.feed WHERE mode = 'logical'", 0, NULL, NULL, SPI_OK_SELECT) > 0)
 		return;
-	/* A slot the background puller holds is dropped by the puller when it sees no registration. */
-	RunAsOwner(psprintf("LOCK TABLE medallion.logical_slot IN SHARE ROW EXCLUSIVE MODE;\n"
-						"DELETE FROM medallion.logical_slot;\n"
-						"SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots "
-						"WHERE slot_name = %s AND active_pid IS NULL", quote_literal_cstr(PullSlotName())),
-			   0, NULL, NULL, SPI_OK_SELECT);
+	RunAsOwner("LOCK TABLE medallion.logical_slot IN SHARE ROW EXCLUSIVE MODE;\n"
+			   "DELETE FROM medallion.logical_slot", 0, NULL, NULL, SPI_OK_DELETE);
+	check_slot_at_commit = true;
 }
 
 /*
@@ -179,32 +181,42 @@ medallion_note_extension_drop(PG_FUNCTION_ARGS)
 }
 
 /*
- * DropSlotOfDroppedExtension drops the database's slot when the extension
- * is gone at commit.  A slot in use by another process (the puller, which
- * drops it itself when it sees the extension gone) is left with a warning.
+ * DropUnusedSlot drops the database's slot at commit when nothing uses it
+ * any more: the extension is gone, or no logical feed is registered.  A
+ * slot the background puller holds is left to the puller, which drops it
+ * when it sees that too; one held by any other process is left with a
+ * warning.
  */
 static void
-DropSlotOfDroppedExtension(void)
+DropUnusedSlot(void)
 {
-	char	   *slot;
+	char	   *slot = PullSlotName();
+	bool		installed = OidIsValid(get_extension_oid("pg_medallion", true));
 	int			holder;
 
-	if (OidIsValid(get_extension_oid("pg_medallion", true)))
-		return;
-	slot = PullSlotName();
 	if (!SlotExists(slot))
 		return;
+	if (installed)
+	{
+		bool		registered;
+
+		/* Pre-commit runs without an active snapshot; queries need one. */
+		PushActiveSnapshot(GetTransactionSnapshot());
+		registered = RunAsOwner("SELECT 1 FROM medallion.logical_slot", 0, NULL, NULL, SPI_OK_SELECT) > 0;
+		PopActiveSnapshot();
+		if (registered)
+			return;				/* registered again, or the unregistering was rolled back to a savepoint */
+	}
 	holder = SlotHolder(slot);
 	if (holder != 0)
 	{
 		PGPROC	   *proc = BackendPidGetProc(holder);
 
-		/* The background puller holds the slot while it runs, and drops it when it sees the extension gone. */
+		/* The background puller holds the slot while it runs, and drops it when it sees the same. */
 		if (proc != NULL && proc->isBackgroundWorker)
 			return;
 		ereport(WARNING,
-				(errmsg("replication slot \"%s\" of the dropped extension pg_medallion is in use by process %d",
-						slot, holder),
+				(errmsg("unused replication slot \"%s\" of pg_medallion is in use by process %d", slot, holder),
 				 errdetail("It holds back WAL until it is dropped."),
 				 errhint("SELECT pg_drop_replication_slot('%s'); once that process has let it go.", slot)));
 		return;
@@ -224,7 +236,7 @@ SlotXactCallback(XactEvent event, void *arg)
 			if (check_slot_at_commit)
 			{
 				check_slot_at_commit = false;
-				DropSlotOfDroppedExtension();
+				DropUnusedSlot();
 			}
 			break;
 		case XACT_EVENT_ABORT:
