@@ -69,3 +69,20 @@ SELECT * FROM our_slot;
 
 DROP VIEW our_slot;
 DROP TABLE dropme;
+
+-- A re-created extension has a new change_seq starting at 1; statement numbers handed out from
+-- shared memory (preloaded) must come from it, not from what the dropped one had reserved: the
+-- order keys of one row keep growing across more statements than one reserved range holds.
+CREATE EXTENSION pg_medallion;
+CREATE TABLE renum (id int PRIMARY KEY, n int);
+SELECT medallion.enable_feed('renum') IS NOT NULL AS enabled;
+INSERT INTO renum VALUES (1, 0);
+DO $$ BEGIN FOR i IN 1..1100 LOOP UPDATE renum SET n = i WHERE id = 1; END LOOP; END $$;
+SELECT medallion.current_version() IS NOT NULL AS closed;
+SELECT count(*) AS postimages,
+	bool_and(n > coalesce(prev_n, -1)) AS keys_follow_statements
+FROM (SELECT n, lag(n) OVER (ORDER BY _commit_version, _change_seq) AS prev_n
+	  FROM medallion_changes.renum(medallion.first_version('renum'))
+	  WHERE _change_type IN ('insert', 'update_postimage')) c;
+DROP EXTENSION pg_medallion CASCADE;
+DROP TABLE renum;

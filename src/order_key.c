@@ -10,9 +10,12 @@
  *
  * Numbers are values of medallion.change_seq.  Without preloading, each
  * statement calls nextval.  Preloaded, the numbers come from a range kept
- * in shared memory, taken under a spinlock; the range is refilled 1024 at a
- * time by moving the sequence past it (nextval, then setval), so small
- * OLTP statements skip the sequence's buffer lock and WAL.
+ * in shared memory per database and sequence, taken under a spinlock; the
+ * range is refilled 1024 at a time by moving the sequence past it
+ * (nextval, then setval), so small OLTP statements skip the sequence's
+ * buffer lock and WAL.  A range belongs to the sequence it came from: a
+ * re-created extension (a new sequence starting at 1) never takes numbers
+ * from its predecessor's range.
  *
  * Numbers must only grow, for any one row, in the order its writers held
  * its lock: draws from the range are serialised by the spinlock, and a new
@@ -36,13 +39,27 @@
 
 #define STATEMENT_NUMBERS_SHMEM_NAME "pg_medallion statement numbers"
 #define STATEMENT_NUMBERS_PER_REFILL 1024
+#define STATEMENT_NUMBER_RANGES 16
+
+/*
+ * One reserved range per database (each has its own medallion.change_seq,
+ * and a re-created extension a new one): a range is only used by the
+ * sequence it came from.  More databases than slots just refill more often.
+ */
+typedef struct StatementNumberRange
+{
+	Oid			database;
+	Oid			sequence;
+	int64		next;			/* the next number to hand out */
+	int64		limit;			/* first number past the range */
+} StatementNumberRange;
 
 typedef struct StatementNumbers
 {
-	slock_t		mutex;			/* protects next and limit */
-	int64		next;			/* the next number to hand out */
-	int64		limit;			/* first number past the reserved range */
-	LWLock	   *refill;			/* one backend reserves the next range at a time */
+	slock_t		mutex;			/* protects the ranges */
+	LWLock	   *refill;			/* one backend reserves a range at a time */
+	int			victim;			/* the slot the next new database takes */
+	StatementNumberRange ranges[STATEMENT_NUMBER_RANGES];
 } StatementNumbers;
 
 static StatementNumbers *shared_numbers = NULL;
@@ -71,9 +88,8 @@ StatementNumbersShmemStartup(void)
 	shared_numbers = ShmemInitStruct(STATEMENT_NUMBERS_SHMEM_NAME, sizeof(StatementNumbers), &found);
 	if (!found)
 	{
+		memset(shared_numbers, 0, sizeof(StatementNumbers));
 		SpinLockInit(&shared_numbers->mutex);
-		shared_numbers->next = 0;
-		shared_numbers->limit = 0;
 		shared_numbers->refill = &(GetNamedLWLockTranche(STATEMENT_NUMBERS_SHMEM_NAME))->lock;
 	}
 	LWLockRelease(AddinShmemInitLock);
@@ -100,20 +116,59 @@ CheckNumber(int64 number)
 				 errdetail("Order keys are the sequence's values times 2^20 plus a row ordinal.")));
 }
 
-/* TakeSharedNumber takes the next number of the shared range; false if the range is used up. */
-static bool
-TakeSharedNumber(int64 *number)
+/* FindRange returns this database's range of the sequence, or NULL (hold the mutex). */
+static StatementNumberRange *
+FindRange(Oid seq_oid)
 {
+	int			i;
+
+	for (i = 0; i < STATEMENT_NUMBER_RANGES; i++)
+	{
+		StatementNumberRange *r = &shared_numbers->ranges[i];
+
+		if (r->database == MyDatabaseId && r->sequence == seq_oid)
+			return r;
+	}
+	return NULL;
+}
+
+/* TakeSharedNumber takes the next number of this database's range; false if there is none left. */
+static bool
+TakeSharedNumber(Oid seq_oid, int64 *number)
+{
+	StatementNumberRange *r;
 	bool		taken = false;
 
 	SpinLockAcquire(&shared_numbers->mutex);
-	if (shared_numbers->next < shared_numbers->limit)
+	r = FindRange(seq_oid);
+	if (r != NULL && r->next < r->limit)
 	{
-		*number = shared_numbers->next++;
+		*number = r->next++;
 		taken = true;
 	}
 	SpinLockRelease(&shared_numbers->mutex);
 	return taken;
+}
+
+/* InstallRange makes [first + 1, first + refill) this database's range of the sequence. */
+static void
+InstallRange(Oid seq_oid, int64 first)
+{
+	StatementNumberRange *r;
+
+	SpinLockAcquire(&shared_numbers->mutex);
+	r = FindRange(seq_oid);
+	if (r == NULL)
+	{
+		/* Taking another database's slot is safe: it reserves a new range when it comes back. */
+		r = &shared_numbers->ranges[shared_numbers->victim];
+		shared_numbers->victim = (shared_numbers->victim + 1) % STATEMENT_NUMBER_RANGES;
+		r->database = MyDatabaseId;
+		r->sequence = seq_oid;
+	}
+	r->next = first + 1;
+	r->limit = first + STATEMENT_NUMBERS_PER_REFILL;
+	SpinLockRelease(&shared_numbers->mutex);
 }
 
 /*
@@ -149,19 +204,14 @@ DrawStatementNumber(Oid seq_oid)
 		CheckNumber(number);
 		return number;
 	}
-	if (TakeSharedNumber(&number))
+	if (TakeSharedNumber(seq_oid, &number))
 		return number;
 	LWLockAcquire(shared_numbers->refill, LW_EXCLUSIVE);
 	/* Someone may have refilled the range while we waited. */
-	if (!TakeSharedNumber(&number))
+	if (!TakeSharedNumber(seq_oid, &number))
 	{
-		int64		first = ReserveNumbers(seq_oid);
-
-		SpinLockAcquire(&shared_numbers->mutex);
-		shared_numbers->next = first + 1;
-		shared_numbers->limit = first + STATEMENT_NUMBERS_PER_REFILL;
-		SpinLockRelease(&shared_numbers->mutex);
-		number = first;
+		number = ReserveNumbers(seq_oid);
+		InstallRange(seq_oid, number);
 	}
 	LWLockRelease(shared_numbers->refill);
 	return number;
