@@ -239,9 +239,17 @@ SlotXactCallback(XactEvent event, void *arg)
 				DropUnusedSlot();
 			}
 			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (check_slot_at_commit)
+				ereport(WARNING,
+						(errmsg("a prepared transaction does not drop pg_medallion's replication slot \"%s\"",
+								PullSlotName()),
+						 errhint("After COMMIT PREPARED, SELECT pg_drop_replication_slot('%s'); if no logical feed "
+								 "is left, or it holds back WAL.", PullSlotName())));
+			check_slot_at_commit = false;
+			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PRE_PREPARE:	/* a prepared drop leaves the slot to pg_drop_replication_slot() */
 			check_slot_at_commit = false;
 			break;
 		default:
