@@ -52,7 +52,6 @@ PGDLLEXPORT void medallion_puller_main(Datum main_arg);
 static LogicalDecodingContext *puller_ctx = NULL;
 static PullState puller_state;
 static MemoryContext round_context = NULL;
-static bool owe_drop = false;	/* the slot lost its registration while the puller held it */
 
 /* PullerStop ends decoding and gives the slot back. */
 static void
@@ -121,25 +120,25 @@ PullerRound(void)
 		MemoryContextSwitchTo(round_context);
 		LoadPullFeeds(&puller_state);
 	}
-	else if (installed && owe_drop && puller_ctx == NULL)
+	else if (installed && puller_ctx == NULL && SlotExists(slot))
 	{
 		/*
-		 * The last logical feed was disabled while the puller held the slot:
-		 * it goes now, unless a new registration came (enable_feed creates
-		 * and registers under the same lock).
+		 * A slot without registration: the last logical feed went while the
+		 * puller held it (or while the puller was storing; slot.c left it to
+		 * us).  It goes now, unless a new registration came: enable_feed
+		 * creates and registers under this lock, so after the lock either
+		 * its registration is visible or it has not made its slot yet.
 		 */
 		RunAsOwner("LOCK TABLE medallion.logical_slot IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL, SPI_OK_UTILITY);
 		RunAsOwner(psprintf("SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots "
 							"WHERE slot_name = %s AND active_pid IS NULL "
 							"AND NOT EXISTS (SELECT 1 FROM medallion.logical_slot)", quote_literal_cstr(slot)),
 				   0, NULL, NULL, SPI_OK_SELECT);
-		owe_drop = false;
 	}
-	else if (!installed && puller_ctx == NULL)
+	else if (!installed && puller_ctx == NULL && SlotExists(slot))
 	{
 		/* The extension was dropped, maybe while the puller held the slot (slot.c left it to us). */
 		DropOrphanSlot();
-		owe_drop = false;
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -150,7 +149,6 @@ PullerRound(void)
 		if (puller_ctx != NULL)
 		{
 			PullerStop();
-			owe_drop = true;
 			MemoryContextSwitchTo(old);
 			return true;		/* come back at once to drop the slot */
 		}
