@@ -786,7 +786,13 @@ SELECT l.slot_name, s.active, s.wal_status,
 	   l.stored_lsn, s.confirmed_flush_lsn, l.pulled_at,
 	   (SELECT pg_catalog.array_agg(f.source ORDER BY f.feed_id) FROM medallion.feed f WHERE f.mode = 'logical') AS feeds
 FROM medallion.logical_slot l
-LEFT JOIN pg_catalog.pg_replication_slots s USING (slot_name);
+LEFT JOIN pg_catalog.pg_replication_slots s USING (slot_name)
+UNION ALL
+-- Logical feeds without a registered slot (restored from a dump): broken until resume_logical_feeds().
+SELECT NULL, NULL, 'missing', NULL, NULL, NULL, NULL, NULL,
+	   (SELECT pg_catalog.array_agg(f.source ORDER BY f.feed_id) FROM medallion.feed f WHERE f.mode = 'logical')
+WHERE EXISTS (SELECT 1 FROM medallion.feed WHERE mode = 'logical')
+  AND NOT EXISTS (SELECT 1 FROM medallion.logical_slot);
 COMMENT ON VIEW medallion.logical_status IS
-	'The logical feeds'' slot: bytes of WAL not yet pulled, oldest unpulled commit, last pull, and wal_status (lost = feeds broken)';
+	'The logical feeds'' slot: bytes of WAL not yet pulled, oldest unpulled commit, last pull, and wal_status (lost or missing = feeds broken)';
 GRANT SELECT ON medallion.logical_status TO PUBLIC;

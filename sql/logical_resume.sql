@@ -26,6 +26,7 @@ SELECT id, v, _change_type FROM medallion_changes.rs(:rs_first) ORDER BY _commit
 SELECT 'dropped' FROM pg_drop_replication_slot((SELECT slot_name FROM medallion.logical_slot));
 DELETE FROM medallion.logical_slot;
 SELECT expect_error('SELECT * FROM medallion.pull()');
+SELECT slot_name, wal_status, feeds FROM medallion.logical_status;
 -- It must run before anything else writes in its transaction (it creates the slot).
 BEGIN;
 INSERT INTO rs VALUES (4, 'in the gap too');
@@ -35,6 +36,7 @@ SET client_min_messages = warning;
 SELECT medallion.resume_logical_feeds() IS NOT NULL AS resumed;
 RESET client_min_messages;
 SELECT count(*) AS registrations FROM medallion.logical_slot;
+SELECT slot_name IS NOT NULL AS has_slot, wal_status, feeds FROM medallion.logical_status;
 INSERT INTO rs VALUES (5, 'after the restore');
 SELECT changes FROM medallion.pull();
 SELECT id, v, _change_type FROM medallion_changes.rs(:rs_first) ORDER BY _commit_version, _change_seq;
