@@ -65,6 +65,7 @@ extern int	SlotHolder(const char *slot);
 extern bool SlotExists(const char *slot);
 extern void LockSlotLifecycle(void);
 extern void DropOrphanSlot(void);
+extern void DropUnregisteredSlot(void);
 extern void CheckLogicalFeedsHaveSlot(void);
 
 #endif							/* MEDALLION_PULL_H */

@@ -398,9 +398,10 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	 * (or advances) its key's tombstone; an upsert that goes drops it.  A
 	 * tombstone older than a live row is redundant either way, since that
 	 * row's own sequence guards the key.  __go already knows which keys
-	 * have a tombstone, and merges on a target (and tombstone expiry) are
-	 * serialised by the state table's lock: a plain INSERT for new
-	 * tombstones, an UPDATE for the others.  The few rows involved are
+	 * have a tombstone, and nothing else writes them meanwhile (the merge
+	 * holds the state table's ExclusiveLock; tombstone expiry's DELETE
+	 * needs RowExclusiveLock): a plain INSERT for new tombstones, an UPDATE
+	 * for the others.  The few rows involved are
 	 * picked out of __go once.
 	 */
 	appendStringInfoString(buf, "\"__totomb\" AS MATERIALIZED (\n  SELECT * FROM \"__go\" "

@@ -18,8 +18,7 @@
  * puller, which drops it once no registration is left, and so does DROP
  * EXTENSION (slot.c); the puller locks the registration table in each of
  * its transactions, so the extension cannot vanish in the middle of one.
- * On any error the
- * puller logs it and exits; the postmaster restarts it.
+ * On any error the puller logs it and exits; the postmaster restarts it.
  *
  *-------------------------------------------------------------------------
  */
@@ -38,7 +37,6 @@
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
-#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -120,25 +118,13 @@ PullerRound(void)
 		MemoryContextSwitchTo(round_context);
 		LoadPullFeeds(&puller_state);
 	}
-	else if (installed && puller_ctx == NULL && SlotExists(slot))
+	else if (puller_ctx == NULL && SlotExists(slot))
 	{
-		/*
-		 * A slot without registration: the last logical feed went while the
-		 * puller held it (or while the puller was storing; slot.c left it to
-		 * us).  It goes now, unless a new registration came: enable_feed
-		 * creates and registers under this lock, so after the lock either
-		 * its registration is visible or it has not made its slot yet.
-		 */
-		RunAsOwner("LOCK TABLE medallion.logical_slot IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL, SPI_OK_UTILITY);
-		RunAsOwner(psprintf("SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots "
-							"WHERE slot_name = %s AND active_pid IS NULL "
-							"AND NOT EXISTS (SELECT 1 FROM medallion.logical_slot)", quote_literal_cstr(slot)),
-				   0, NULL, NULL, SPI_OK_SELECT);
-	}
-	else if (!installed && puller_ctx == NULL && SlotExists(slot))
-	{
-		/* The extension was dropped, maybe while the puller held the slot (slot.c left it to us). */
-		DropOrphanSlot();
+		/* No registration, or no extension: the last use went while we held the slot (slot.c left it to us). */
+		if (installed)
+			DropUnregisteredSlot();
+		else
+			DropOrphanSlot();
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();

@@ -31,7 +31,6 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -287,12 +286,8 @@ ExpireTombstones(Oid target, Oid state_table, int64 retain_s, bool dry_run)
 					  1, argtypes, args, &n);
 	result->rows_removed = n;
 	if (!dry_run && n > 0)
-	{
-		/* Merges on the target hold this lock: they know which keys have a tombstone. */
-		LockRelationOid(state_table, ExclusiveLock);
 		RunAsOwner(psprintf("DELETE FROM %s %s", RelationDisplayName(state_table), where),
 				   1, argtypes, args, SPI_OK_DELETE);
-	}
 	return result;
 }
 

@@ -23,7 +23,6 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "nodes/parsenodes.h"
 #include "replication/slot.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
@@ -130,6 +129,24 @@ DropOrphanSlot(void)
 		ereport(LOG,
 				(errmsg("dropped replication slot \"%s\": extension pg_medallion is no longer installed", slot)));
 	}
+}
+
+/*
+ * DropUnregisteredSlot drops the database's slot if no logical feed is
+ * registered and no process holds it: the last logical feed went while the
+ * background puller held the slot (or was storing).  Called by the puller
+ * in a transaction.  enable_feed creates and registers under the same
+ * lock, so after the lock either its registration is visible or it has not
+ * made its slot yet.
+ */
+void
+DropUnregisteredSlot(void)
+{
+	RunAsOwner("LOCK TABLE medallion.logical_slot IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL, SPI_OK_UTILITY);
+	RunAsOwner(psprintf("SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots "
+						"WHERE slot_name = %s AND active_pid IS NULL "
+						"AND NOT EXISTS (SELECT 1 FROM medallion.logical_slot)", quote_literal_cstr(PullSlotName())),
+			   0, NULL, NULL, SPI_OK_SELECT);
 }
 
 /* SlotExists says whether the named replication slot exists. */
