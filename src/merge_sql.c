@@ -332,11 +332,6 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	 * Per key, the newest valid change wins: row_number 1 when valid, else
 	 * (rare: the newest is rejected or a truncate) the newest valid one.
 	 */
-	/*
-	 * "rn < 2", not "rn = 1": the planner has no statistics on a window's
-	 * output and would guess 0.5% of the batch for an equality, then probe
-	 * the target row by row instead of hashing it.
-	 */
 	appendStringInfoString(buf, "\"__badtop\" AS MATERIALIZED (\n  SELECT ");
 	AppendColumns(buf, "\"__d\"", spec->keys);
 	appendStringInfoString(buf, " FROM \"__odd\" AS \"__d\" WHERE \"__d\".\"__m_rn\" = 1 AND NOT ");
@@ -344,9 +339,16 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	appendStringInfoString(buf, " AND NOT ");
 	AppendOk(buf, spec, "\"__d\"");
 	appendStringInfoString(buf, "\n),\n");
-	/* Read once, by __go: not materialized, so the winners are not copied an extra time. */
+	/*
+	 * Not materialized: the winners are not copied an extra time, and the
+	 * MERGE reads them in __src's order, by key.  "rn = 1" on purpose: the
+	 * planner has no statistics on a window's output and guesses 0.5% of
+	 * the batch, so it probes the target's unique index per winner -- in
+	 * key order, so along the index -- rather than hash the whole target
+	 * or sort the winners again for a merge join.
+	 */
 	appendStringInfoString(buf, "\"__win\" AS NOT MATERIALIZED (\n"
-						   "  SELECT * FROM \"__src\" AS \"__c\" WHERE \"__c\".\"__m_rn\" < 2 AND NOT \"__c\".\"__m_odd\"\n"
+						   "  SELECT * FROM \"__src\" AS \"__c\" WHERE \"__c\".\"__m_rn\" = 1 AND NOT \"__c\".\"__m_odd\"\n"
 						   "  UNION ALL SELECT * FROM \"__odd\" AS \"__c\" WHERE \"__c\".\"__m_rn\" < 2 AND ");
 	AppendOk(buf, spec, "\"__c\"");
 	appendStringInfoString(buf, "\n  UNION ALL (SELECT DISTINCT ON (");
@@ -366,8 +368,10 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	 * What the tombstones and the newest truncate say about each winner,
 	 * before looking at the target: stale, already applied (same), or go.
 	 * The newest truncate is a one-row subquery: evaluated once, not joined.
+	 * Not materialized: the MERGE reads it in the batch's key order (see
+	 * there), the tombstone upkeep picks its few rows out of it.
 	 */
-	appendStringInfo(buf, "\"__go\" AS MATERIALIZED (\n  SELECT \"__z\".*, \"__z\".\"__m_pre\" = 'go' AS \"__m_go\" FROM (\n"
+	appendStringInfo(buf, "\"__cls\" AS NOT MATERIALIZED (\n"
 					 "  SELECT \"__w\".*, \"__b\".%s IS NOT NULL AS \"__m_tombed\", CASE\n"
 					 "    WHEN ", k1);
 	AppendRow(buf, "\"__w\"", spec->sequence);
@@ -384,27 +388,20 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	appendStringInfo(buf, " THEN 'same'\n    ELSE 'go' END AS \"__m_pre\"\n"
 					 "  FROM \"__win\" AS \"__w\" LEFT JOIN %s AS \"__b\" ON ", tb);
 	AppendEqual(buf, "\"__b\"", "\"__w\"", spec->keys);
-	/*
-	 * Stale winners stop here (they stay counted as skipped); one that goes
-	 * or was applied before is taken back from skipped, the latter counted
-	 * as unchanged.  CASE fixes the order: tallies only for rows kept.
-	 */
-	appendStringInfoString(buf, ") AS \"__z\"\n"
-						   "  WHERE CASE WHEN \"__z\".\"__m_pre\" = 'stale' THEN false\n"
-						   "    ELSE medallion._merge_tally(4, -1) AND (\"__z\".\"__m_pre\" = 'go' OR medallion._merge_tally(3, 1)) END\n),\n");
+	appendStringInfoString(buf, "\n),\n");
 
 	/*
 	 * Tombstones do not depend on the target: a delete that goes records
 	 * (or advances) its key's tombstone; an upsert that goes drops it.  A
 	 * tombstone older than a live row is redundant either way, since that
-	 * row's own sequence guards the key.  __go already knows which keys
+	 * row's own sequence guards the key.  __cls already knows which keys
 	 * have a tombstone, and nothing else writes them meanwhile (the merge
 	 * holds the state table's ExclusiveLock; tombstone expiry's DELETE
 	 * needs RowExclusiveLock): a plain INSERT for new tombstones, an UPDATE
 	 * for the others.  The few rows involved are
-	 * picked out of __go once.
+	 * picked out of __cls once.
 	 */
-	appendStringInfoString(buf, "\"__totomb\" AS MATERIALIZED (\n  SELECT * FROM \"__go\" "
+	appendStringInfoString(buf, "\"__totomb\" AS MATERIALIZED (\n  SELECT * FROM \"__cls\" "
 						   "WHERE \"__m_pre\" = 'go' AND (\"__m_del\" OR \"__m_tombed\")\n),\n");
 	appendStringInfo(buf, "\"__tomb\" AS (\n  INSERT INTO %s (", tb);
 	AppendColumns(buf, NULL, spec->keys);
@@ -441,7 +438,7 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	AppendRow(buf, "\"__t\"", spec->sequence);
 	appendStringInfoString(buf, " >= ");
 	AppendRow(buf, "\"__n\"", spec->sequence);
-	appendStringInfoString(buf, ") IS NOT TRUE\n    AND NOT EXISTS (SELECT 1 FROM \"__go\" AS \"__g\" "
+	appendStringInfoString(buf, ") IS NOT TRUE\n    AND NOT EXISTS (SELECT 1 FROM \"__cls\" AS \"__g\" "
 						   "WHERE \"__g\".\"__m_pre\" = 'go' AND ");
 	AppendEqual(buf, "\"__g\"", "\"__t\"", spec->keys);
 	appendStringInfoString(buf, ")\n  RETURNING medallion._merge_tally(2, 1)\n),\n");
@@ -459,23 +456,20 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	 * One MERGE writes the target: one join, each row written in place.
 	 * Inserted, updated and deleted rows are counted by the executor (read
 	 * in merge.c); the rest is tallied: every batch row as skipped in
-	 * __src, kept winners taken back in __go, rejected rows and truncates
-	 * here (an uncorrelated subquery, so an InitPlan run once), and per row
-	 * for the DO NOTHING branches (conditions after a match, evaluated left
-	 * to right).
+	 * __src, winners that go or were applied before taken back here (one
+	 * CASE, so the tallies run only for those rows, whatever order the
+	 * planner gives the quals), rejected rows and truncates too (an
+	 * uncorrelated subquery, so an InitPlan run once), and per row for the
+	 * DO NOTHING branches (conditions after a match, evaluated left to
+	 * right).  No ORDER BY: the winners come in key order already.
 	 */
-	appendStringInfo(buf, "MERGE INTO %s AS \"__t\"\nUSING (SELECT \"__g\".* FROM \"__go\" AS \"__g\" "
-					 "WHERE \"__g\".\"__m_go\" AND (SELECT\n"
-					 "    medallion._merge_tally(5, (SELECT pg_catalog.count(*) FROM \"__rej\"))\n"
+	appendStringInfo(buf, "MERGE INTO %s AS \"__t\"\nUSING (SELECT \"__g\".* FROM \"__cls\" AS \"__g\"\n"
+					 "  WHERE CASE WHEN \"__g\".\"__m_pre\" = 'go' THEN medallion._merge_tally(4, -1)\n"
+					 "    WHEN \"__g\".\"__m_pre\" = 'same' THEN NOT (medallion._merge_tally(4, -1) AND medallion._merge_tally(3, 1))\n"
+					 "    ELSE false END\n"
+					 "  AND (SELECT medallion._merge_tally(5, (SELECT pg_catalog.count(*) FROM \"__rej\"))\n"
 					 "    AND medallion._merge_tally(4, - (SELECT pg_catalog.count(*) FROM \"__odd\" WHERE \"__m_trunc\")\n"
-					 "      - (SELECT pg_catalog.count(*) FILTER (WHERE NOT \"__m_trunc\") FROM \"__rej\")))\n"
-					 "  ORDER BY ", t);
-	/*
-	 * In key order (the batch is nearly so already): the target is then
-	 * merge-joined along its unique index and written in key order, instead
-	 * of hashed in batches and written in hash order.
-	 */
-	AppendColumns(buf, "\"__g\"", spec->keys);
+					 "      - (SELECT pg_catalog.count(*) FILTER (WHERE NOT \"__m_trunc\") FROM \"__rej\")))", t);
 	appendStringInfoString(buf, "\n) AS \"__w\"\nON ");
 	AppendEqual(buf, "\"__t\"", "\"__w\"", spec->keys);
 	appendStringInfoString(buf, "\nWHEN MATCHED AND ");
