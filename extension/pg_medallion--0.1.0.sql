@@ -639,6 +639,20 @@ AS 'MODULE_PATHNAME', 'medallion_merge_tally';
 COMMENT ON FUNCTION medallion._merge_tally(integer, bigint) IS
 	'Internal: counts what a running apply_changes skipped; does nothing outside one';
 
+CREATE FUNCTION medallion._merge_stash(kind integer, "row" record)
+RETURNS boolean
+LANGUAGE C VOLATILE COST 1000
+AS 'MODULE_PATHNAME', 'medallion_merge_stash';
+COMMENT ON FUNCTION medallion._merge_stash(integer, record) IS
+	'Internal: sets a row aside while apply_changes streams a batch; an error outside one';
+
+CREATE FUNCTION medallion._merge_stashed(kind integer)
+RETURNS SETOF record
+LANGUAGE C VOLATILE ROWS 1000
+AS 'MODULE_PATHNAME', 'medallion_merge_stashed';
+COMMENT ON FUNCTION medallion._merge_stashed(integer) IS
+	'Internal: the rows apply_changes set aside, read back once; an error outside one';
+
 CREATE FUNCTION medallion.drop_merge_state(target regclass)
 RETURNS boolean
 LANGUAGE C

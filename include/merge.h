@@ -31,6 +31,7 @@ typedef struct MergeSpec
 	int			scd_type;
 	char	   *source_from;	/* "(query)" or a quoted table name */
 	List	   *source_columns; /* every source column name, (char *) */
+	List	   *source_types;	/* their types, (char *): the target's for applied columns */
 	List	   *applied;		/* MergeColumn *: keys, then sequence, then values */
 	List	   *keys;			/* MergeColumn *, subsets of applied */
 	List	   *sequence;
@@ -41,6 +42,7 @@ typedef struct MergeSpec
 	char	   *truncate_expr;
 	bool		pair_preimages; /* feed source: drop pre-images of key-preserving updates */
 	bool		ignore_null_updates;
+	bool		streaming;		/* SCD1 without truncates: MergeStreamSql, see merge_sql.c */
 } MergeSpec;
 
 /* merge.c */
@@ -48,6 +50,9 @@ extern void MergeInit(void);
 
 /* merge_sql.c */
 extern char *MergeStatementSql(const MergeSpec *spec);
+extern char *MergeStreamSql(const MergeSpec *spec);
+extern char *MergeTombstoneSql(const MergeSpec *spec);
+extern char *MergeDeferredSource(const MergeSpec *spec);
 extern char *MergeStateTableSql(const MergeSpec *spec, const char *state_name);
 
 #endif							/* MEDALLION_MERGE_H */

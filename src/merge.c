@@ -45,12 +45,15 @@
 #include "utils/syscache.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/tuplestore.h"
 #include "utils/typcache.h"
 #include "utils/varlena.h"
 
 PG_FUNCTION_INFO_V1(medallion_apply_changes);
 PG_FUNCTION_INFO_V1(medallion_drop_merge_state);
 PG_FUNCTION_INFO_V1(medallion_merge_tally);
+PG_FUNCTION_INFO_V1(medallion_merge_stash);
+PG_FUNCTION_INFO_V1(medallion_merge_stashed);
 
 #define MERGE_RESULT_COLUMNS 6
 
@@ -64,6 +67,26 @@ PG_FUNCTION_INFO_V1(medallion_merge_tally);
 static int64 merge_tally[MERGE_RESULT_COLUMNS];
 static bool merge_tally_active = false;
 static ExecutorEnd_hook_type prev_executor_end = NULL;
+
+/*
+ * The streaming statement's side output (merge_sql.c, MergeStreamSql):
+ * rows it sets aside (kind 0) and tombstones to keep (kind 1), each a
+ * tuplestore of one anonymous row type, filled by _merge_stash while the
+ * streaming statement runs and handed to the statement that reads it by
+ * _merge_stashed.  Lives for one apply_changes call.
+ */
+#define MERGE_STASH_KINDS 2
+typedef enum MergeStashPhase
+{
+	STASH_NONE,					/* no streaming merge running */
+	STASH_FILLING,				/* the streaming statement runs */
+	STASH_READING				/* the statements after it run */
+} MergeStashPhase;
+static MergeStashPhase merge_stash_phase = STASH_NONE;
+static MemoryContext merge_stash_context = NULL;
+static Tuplestorestate *merge_stash[MERGE_STASH_KINDS];
+static Oid	merge_stash_type[MERGE_STASH_KINDS];
+static int32 merge_stash_typmod[MERGE_STASH_KINDS];
 #define MERGE_PLAN_LIMIT 64
 
 /* Columns of feed readers that are metadata, not data: never applied unless named. */
@@ -78,6 +101,8 @@ typedef struct MergePlan
 	Oid			target;
 	Oid			state_table;
 	SPIPlanPtr	plan;
+	SPIPlanPtr	tombstone_plan; /* streaming only: MergeTombstoneSql */
+	SPIPlanPtr	deferred_plan;	/* streaming only: MergeStatementSql over the rows set aside */
 	bool		valid;
 } MergePlan;
 
@@ -545,6 +570,27 @@ BuildSpec(const MergeArgs *args)
 		spec->delete_expr = args->delete_when ? args->delete_when : "false";
 		spec->truncate_expr = args->truncate_when ? args->truncate_when : "false";
 	}
+
+	/*
+	 * Streaming (SCD1, no truncate rule): rows it sets aside are stashed and
+	 * read back through a column definition list, so every source column
+	 * needs a nameable type.
+	 */
+	spec->streaming = spec->scd_type == 1 && !spec->pair_preimages && args->truncate_when == NULL &&
+		strcmp(spec->truncate_expr, "false") == 0;
+	for (i = 0; i < src->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(src, i);
+		MergeColumn *c;
+
+		if (a->attisdropped)
+			continue;
+		c = FindMergeColumn(spec->applied, NameStr(a->attname));
+		if (c == NULL && get_typtype(a->atttypid) == TYPTYPE_PSEUDO)
+			spec->streaming = false;
+		spec->source_types = lappend(spec->source_types,
+									 c ? c->type_sql : format_type_with_typemod(a->atttypid, a->atttypmod));
+	}
 	table_close(target, NoLock);
 	return spec;
 }
@@ -647,6 +693,32 @@ PlanKey(const MergeArgs *a, FunctionCallInfo fcinfo)
 	return buf.data;
 }
 
+/* FreePlans frees a kept merge's prepared statements. */
+static void
+FreePlans(MergePlan *p)
+{
+	if (p->plan)
+		SPI_freeplan(p->plan);
+	if (p->tombstone_plan)
+		SPI_freeplan(p->tombstone_plan);
+	if (p->deferred_plan)
+		SPI_freeplan(p->deferred_plan);
+	p->plan = p->tombstone_plan = p->deferred_plan = NULL;
+}
+
+/* PrepareKept prepares one statement of a merge ($1 = the target) and keeps it. */
+static SPIPlanPtr
+PrepareKept(const MergeSpec *spec, const char *sql)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, 1, (Oid[]) {REGCLASSOID});
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare of the merge failed: %s", SPI_result_code_string(SPI_result));
+	elog(DEBUG1, "pg_medallion merge of %s: %s", spec->target_sql, sql);
+	SPI_keepplan(plan);
+	return plan;
+}
+
 /* GetMergePlan returns a valid kept plan for the call, building (and registering state) on a miss. */
 static MergePlan *
 GetMergePlan(const MergeArgs *args, FunctionCallInfo fcinfo)
@@ -655,7 +727,9 @@ GetMergePlan(const MergeArgs *args, FunctionCallInfo fcinfo)
 	ListCell   *lc;
 	MergePlan  *entry = NULL;
 	MergeSpec  *spec;
-	SPIPlanPtr	plan;
+	SPIPlanPtr	plan,
+				tombstone_plan = NULL,
+				deferred_plan = NULL;
 	MemoryContext old;
 
 	if (merge_plan_context == NULL)
@@ -676,11 +750,8 @@ GetMergePlan(const MergeArgs *args, FunctionCallInfo fcinfo)
 	}
 	if (entry && entry->valid && SearchSysCacheExists1(RELOID, ObjectIdGetDatum(entry->state_table)))
 		return entry;
-	if (entry && entry->plan)
-	{
-		SPI_freeplan(entry->plan);
-		entry->plan = NULL;
-	}
+	if (entry)
+		FreePlans(entry);
 
 	spec = BuildSpec(args);
 	spec->state_table = RegisteredState(spec, args);
@@ -694,10 +765,18 @@ GetMergePlan(const MergeArgs *args, FunctionCallInfo fcinfo)
 	}
 	spec->state_sql = RelationDisplayName(spec->state_table);
 
-	plan = SPI_prepare(MergeStatementSql(spec), 1, (Oid[]) {REGCLASSOID});
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare of the merge failed: %s", SPI_result_code_string(SPI_result));
-	elog(DEBUG1, "pg_medallion merge of %s: %s", spec->target_sql, MergeStatementSql(spec));
+	if (spec->streaming)
+	{
+		MergeSpec	deferred = *spec;
+
+		plan = PrepareKept(spec, MergeStreamSql(spec));
+		tombstone_plan = PrepareKept(spec, MergeTombstoneSql(spec));
+		deferred.source_from = MergeDeferredSource(spec);
+		deferred.delete_expr = "\"__s\".\"__m_d\"";
+		deferred_plan = PrepareKept(spec, MergeStatementSql(&deferred));
+	}
+	else
+		plan = PrepareKept(spec, MergeStatementSql(spec));
 
 	old = MemoryContextSwitchTo(merge_plan_context);
 	if (entry == NULL && list_length(merge_plans) >= MERGE_PLAN_LIMIT)
@@ -705,8 +784,7 @@ GetMergePlan(const MergeArgs *args, FunctionCallInfo fcinfo)
 		/* Sources that embed values in their text would grow the cache forever: drop the oldest. */
 		MergePlan  *oldest = linitial(merge_plans);
 
-		if (oldest->plan)
-			SPI_freeplan(oldest->plan);
+		FreePlans(oldest);
 		pfree(oldest->key);
 		pfree(oldest);
 		merge_plans = list_delete_first(merge_plans);
@@ -721,7 +799,8 @@ GetMergePlan(const MergeArgs *args, FunctionCallInfo fcinfo)
 	entry->target = spec->target;
 	entry->state_table = spec->state_table;
 	entry->plan = plan;
-	SPI_keepplan(plan);
+	entry->tombstone_plan = tombstone_plan;
+	entry->deferred_plan = deferred_plan;
 	entry->valid = true;
 	return entry;
 }
@@ -857,6 +936,131 @@ medallion_merge_tally(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(true);
 }
 
+/* StashKind returns the stash kind argument after checking the phase allows the call. */
+static int
+StashKind(FunctionCallInfo fcinfo, MergeStashPhase phase, const char *fname)
+{
+	int32		kind = PG_ARGISNULL(0) ? -1 : PG_GETARG_INT32(0);
+
+	if (merge_stash_phase != phase || kind < 0 || kind >= MERGE_STASH_KINDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("medallion.%s is internal to apply_changes", fname),
+				 errhint("Call medallion.apply_changes instead.")));
+	return kind;
+}
+
+/* medallion_merge_stash adds a row to a stash of the running streaming merge; true. */
+Datum
+medallion_merge_stash(PG_FUNCTION_ARGS)
+{
+	int			kind = StashKind(fcinfo, STASH_FILLING, "_merge_stash");
+	HeapTupleHeader rec;
+	HeapTupleData tuple;
+	MemoryContext old;
+
+	if (PG_ARGISNULL(1))
+		elog(ERROR, "_merge_stash got a NULL row");
+	rec = PG_GETARG_HEAPTUPLEHEADER(1);
+	old = MemoryContextSwitchTo(merge_stash_context);
+	if (merge_stash[kind] == NULL)
+	{
+		merge_stash[kind] = tuplestore_begin_heap(false, false, work_mem);
+		merge_stash_type[kind] = HeapTupleHeaderGetTypeId(rec);
+		merge_stash_typmod[kind] = HeapTupleHeaderGetTypMod(rec);
+	}
+	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = rec;
+	tuplestore_puttuple(merge_stash[kind], &tuple);
+	MemoryContextSwitchTo(old);
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * medallion_merge_stashed returns a stash as a set of records, handing its
+ * tuplestore to the executor (which ends it); read once.
+ */
+Datum
+medallion_merge_stashed(PG_FUNCTION_ARGS)
+{
+	int			kind = StashKind(fcinfo, STASH_READING, "_merge_stashed");
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext old;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) || !(rsinfo->allowedModes & SFRM_Materialize) ||
+		rsinfo->expectedDesc == NULL)
+		elog(ERROR, "_merge_stashed must be called in FROM with a column definition list");
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	rsinfo->returnMode = SFRM_Materialize;
+	if (merge_stash[kind] != NULL)
+	{
+		/* The executor checks this row type against the column definition list. */
+		rsinfo->setDesc = lookup_rowtype_tupdesc_copy(merge_stash_type[kind], merge_stash_typmod[kind]);
+		rsinfo->setResult = merge_stash[kind];
+		merge_stash[kind] = NULL;
+	}
+	else
+	{
+		rsinfo->setDesc = CreateTupleDescCopy(rsinfo->expectedDesc);
+		rsinfo->setResult = tuplestore_begin_heap(false, false, work_mem);
+	}
+	MemoryContextSwitchTo(old);
+	PG_RETURN_NULL();
+}
+
+/*
+ * ExecuteStreaming runs a streaming SCD1 merge: the streaming statement,
+ * then, if it set anything aside, the tombstone upkeep and the full
+ * statement over the rows set aside.  counts gets the sum of both merges.
+ */
+static void
+ExecuteStreaming(MergePlan *mp, Datum target_arg, int64 *counts)
+{
+	int			rc,
+				i;
+
+	merge_stash_context = AllocSetContextCreate(CurrentMemoryContext, "pg_medallion merge stash",
+												ALLOCSET_DEFAULT_SIZES);
+	memset(merge_stash, 0, sizeof(merge_stash));
+	PG_TRY();
+	{
+		merge_stash_phase = STASH_FILLING;
+		rc = ExecuteTallied(mp->plan, target_arg);
+		if (rc != SPI_OK_MERGE)
+			elog(ERROR, "the merge statement returned %s", SPI_result_code_string(rc));
+		memcpy(counts, merge_tally, sizeof(merge_tally));
+		merge_stash_phase = STASH_READING;
+		/* Tombstones first: the rows set aside are judged against them. */
+		if (merge_stash[1] != NULL)
+		{
+			rc = SPI_execute_plan(mp->tombstone_plan, &target_arg, NULL, false, 0);
+			if (rc != SPI_OK_DELETE)
+				elog(ERROR, "the tombstone statement returned %s", SPI_result_code_string(rc));
+		}
+		if (merge_stash[0] != NULL)
+		{
+			rc = ExecuteTallied(mp->deferred_plan, target_arg);
+			if (rc != SPI_OK_MERGE)
+				elog(ERROR, "the merge statement returned %s", SPI_result_code_string(rc));
+			for (i = 0; i < MERGE_RESULT_COLUMNS; i++)
+				counts[i] += merge_tally[i];
+		}
+	}
+	PG_FINALLY();
+	{
+		merge_stash_phase = STASH_NONE;
+		for (i = 0; i < MERGE_STASH_KINDS; i++)
+			if (merge_stash[i] != NULL)
+				tuplestore_end(merge_stash[i]);
+		memset(merge_stash, 0, sizeof(merge_stash));
+		MemoryContextDelete(merge_stash_context);
+		merge_stash_context = NULL;
+	}
+	PG_END_TRY();
+}
+
 /*
  * medallion_apply_changes merges a batch of changes into a target and
  * returns one row of counts.  Everything happens in the caller's
@@ -869,6 +1073,7 @@ medallion_apply_changes(PG_FUNCTION_ARGS)
 	MergeArgs	args;
 	MergePlan  *mp;
 	Datum		values[MERGE_RESULT_COLUMNS];
+	int64		counts[MERGE_RESULT_COLUMNS];
 	bool		nulls[MERGE_RESULT_COLUMNS] = {false};
 	Datum		target_arg;
 	int			rc;
@@ -906,11 +1111,17 @@ medallion_apply_changes(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("apply_changes cannot run inside another apply_changes"),
 					 errhint("Merge the batches one after the other.")));
-		rc = ExecuteTallied(mp->plan, target_arg);
-		if (rc != SPI_OK_MERGE)
-			elog(ERROR, "the merge statement returned %s", SPI_result_code_string(rc));
+		if (mp->tombstone_plan != NULL)
+			ExecuteStreaming(mp, target_arg, counts);
+		else
+		{
+			rc = ExecuteTallied(mp->plan, target_arg);
+			if (rc != SPI_OK_MERGE)
+				elog(ERROR, "the merge statement returned %s", SPI_result_code_string(rc));
+			memcpy(counts, merge_tally, sizeof(merge_tally));
+		}
 		for (i = 0; i < MERGE_RESULT_COLUMNS; i++)
-			values[i] = Int64GetDatum(merge_tally[i]);
+			values[i] = Int64GetDatum(counts[i]);
 	}
 	else
 	{

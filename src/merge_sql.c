@@ -295,6 +295,54 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 }
 
 /*
+ * AppendMergeActions appends the end of an SCD1 MERGE whose source is
+ * aliased "__w": the join on the keys and what to do with each winner.
+ * Inserted, updated and deleted rows are counted by the executor; a
+ * winner no newer than the target row is tallied (conditions after a
+ * match are evaluated left to right).
+ */
+static void
+AppendMergeActions(StringInfo buf, const MergeSpec *spec)
+{
+	ListCell   *lc;
+
+	appendStringInfoString(buf, "\n) AS \"__w\"\nON ");
+	AppendEqual(buf, "\"__t\"", "\"__w\"", spec->keys);
+	appendStringInfoString(buf, "\nWHEN MATCHED AND ");
+	AppendRow(buf, "\"__t\"", spec->sequence);
+	appendStringInfoString(buf, " = ");
+	AppendRow(buf, "\"__w\"", spec->sequence);
+	appendStringInfoString(buf, " AND medallion._merge_tally(3, 1) THEN DO NOTHING\nWHEN MATCHED AND ");
+	AppendRow(buf, "\"__t\"", spec->sequence);
+	appendStringInfoString(buf, " > ");
+	AppendRow(buf, "\"__w\"", spec->sequence);
+	appendStringInfoString(buf, " AND medallion._merge_tally(4, 1) THEN DO NOTHING\n"
+						   "WHEN MATCHED AND \"__w\".\"__m_del\" THEN DELETE\nWHEN MATCHED THEN UPDATE SET ");
+	foreach(lc, spec->sequence)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		appendStringInfo(buf, "%s%s = \"__w\".%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 Q(c->name), Q(c->name));
+	}
+	foreach(lc, spec->values)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		if (spec->ignore_null_updates)
+			appendStringInfo(buf, ", %s = COALESCE(\"__w\".%s, \"__t\".%s)", Q(c->name), Q(c->name), Q(c->name));
+		else
+			appendStringInfo(buf, ", %s = \"__w\".%s", Q(c->name), Q(c->name));
+	}
+	appendStringInfoString(buf, "\nWHEN NOT MATCHED AND \"__w\".\"__m_del\" AND medallion._merge_tally(3, 1) THEN DO NOTHING\n"
+						   "WHEN NOT MATCHED THEN INSERT (");
+	AppendColumns(buf, NULL, spec->applied);
+	appendStringInfoString(buf, ") VALUES (");
+	AppendColumns(buf, "\"__w\"", spec->applied);
+	appendStringInfoString(buf, ")");
+}
+
+/*
  * AppendScd1 appends the SCD type 1 merge.  Tombstone table: keys,
  * sequence, _truncate (one row with NULL keys holds the newest truncate).
  */
@@ -470,40 +518,7 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 					 "  AND (SELECT medallion._merge_tally(5, (SELECT pg_catalog.count(*) FROM \"__rej\"))\n"
 					 "    AND medallion._merge_tally(4, - (SELECT pg_catalog.count(*) FROM \"__odd\" WHERE \"__m_trunc\")\n"
 					 "      - (SELECT pg_catalog.count(*) FILTER (WHERE NOT \"__m_trunc\") FROM \"__rej\")))", t);
-	appendStringInfoString(buf, "\n) AS \"__w\"\nON ");
-	AppendEqual(buf, "\"__t\"", "\"__w\"", spec->keys);
-	appendStringInfoString(buf, "\nWHEN MATCHED AND ");
-	AppendRow(buf, "\"__t\"", spec->sequence);
-	appendStringInfoString(buf, " = ");
-	AppendRow(buf, "\"__w\"", spec->sequence);
-	appendStringInfoString(buf, " AND medallion._merge_tally(3, 1) THEN DO NOTHING\nWHEN MATCHED AND ");
-	AppendRow(buf, "\"__t\"", spec->sequence);
-	appendStringInfoString(buf, " > ");
-	AppendRow(buf, "\"__w\"", spec->sequence);
-	appendStringInfoString(buf, " AND medallion._merge_tally(4, 1) THEN DO NOTHING\n"
-						   "WHEN MATCHED AND \"__w\".\"__m_del\" THEN DELETE\nWHEN MATCHED THEN UPDATE SET ");
-	foreach(lc, spec->sequence)
-	{
-		MergeColumn *c = lfirst(lc);
-
-		appendStringInfo(buf, "%s%s = \"__w\".%s", foreach_current_index(lc) > 0 ? ", " : "",
-						 Q(c->name), Q(c->name));
-	}
-	foreach(lc, spec->values)
-	{
-		MergeColumn *c = lfirst(lc);
-
-		if (spec->ignore_null_updates)
-			appendStringInfo(buf, ", %s = COALESCE(\"__w\".%s, \"__t\".%s)", Q(c->name), Q(c->name), Q(c->name));
-		else
-			appendStringInfo(buf, ", %s = \"__w\".%s", Q(c->name), Q(c->name));
-	}
-	appendStringInfoString(buf, "\nWHEN NOT MATCHED AND \"__w\".\"__m_del\" AND medallion._merge_tally(3, 1) THEN DO NOTHING\n"
-						   "WHEN NOT MATCHED THEN INSERT (");
-	AppendColumns(buf, NULL, spec->applied);
-	appendStringInfoString(buf, ") VALUES (");
-	AppendColumns(buf, "\"__w\"", spec->applied);
-	appendStringInfoString(buf, ")");
+	AppendMergeActions(buf, spec);
 }
 
 /*
@@ -676,6 +691,197 @@ AppendScd2(StringInfo buf, const MergeSpec *spec)
 						   "  0::bigint,\n"
 						   "  (SELECT pg_catalog.count(*) FROM \"__rej\"),\n"
 						   "  (SELECT pg_catalog.count(*) FROM \"__log\") + (SELECT pg_catalog.count(*) FROM \"__quar\")");
+}
+
+/*
+ * MergeStreamSql returns the streaming SCD1 statement, used when the batch
+ * cannot hold truncates (no truncate rule).  The sorted batch flows through
+ * one window pass straight into the MERGE, never copied: a plain table
+ * source is read, sorted and merged in one pipeline.  Each row is routed
+ * by one CASE in the MERGE's source:
+ *
+ *   - a row of a key whose newest change is not a single valid change
+ *     (a NULL sequence, another change with the same sequence, or a NULL
+ *     key), or an older row that may need rejecting (NULL sequence, a
+ *     shared sequence), is set aside with _merge_stash(0, row): after this
+ *     statement MergeStatementSql handles those rows (MergeDeferredSource),
+ *     so rejects, conflicts and fallbacks keep one implementation;
+ *   - an older change of a clean key is superseded: tallied as skipped;
+ *   - a key's newest change is classified against its tombstone and the
+ *     stored truncate marker (stale, same, go); a delete that goes, or an
+ *     upsert over a tombstone, is stashed with _merge_stash(1, ...) for
+ *     MergeTombstoneSql, which keeps the tombstones after this statement.
+ *
+ * A key is either merged here or set aside whole, so the two statements
+ * never decide about the same key's winner.  The "top is clean" test reads
+ * the window's first rows: the first sequence has no NULL, and the second
+ * row (the frame includes the first row's peers) has another sequence.
+ */
+char *
+MergeStreamSql(const MergeSpec *spec)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	const char *k1 = Q(((MergeColumn *) linitial(spec->keys))->name);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "MERGE INTO %s AS \"__t\"\nUSING (\n  SELECT \"__y\".* FROM (SELECT \"__x\".*,\n"
+					 "    pg_catalog.row_number() OVER \"__k\" AS \"__m_rn\",\n    COALESCE(pg_catalog.lag(",
+					 spec->target_sql);
+	AppendSequenceValue(&buf, spec);
+	appendStringInfoString(&buf, ") OVER \"__k\" = ");
+	AppendSequenceValue(&buf, spec);
+	appendStringInfoString(&buf, ", false) OR COALESCE(pg_catalog.lead(");
+	AppendSequenceValue(&buf, spec);
+	appendStringInfoString(&buf, ") OVER \"__k\" = ");
+	AppendSequenceValue(&buf, spec);
+	appendStringInfoString(&buf, ", false) AS \"__m_dup\",\n    (");
+	foreach(lc, spec->sequence)
+		appendStringInfo(&buf, "pg_catalog.first_value(\"__x\".%s) OVER \"__k\" IS NULL OR ",
+						 Q(((MergeColumn *) lfirst(lc))->name));
+	appendStringInfoString(&buf, "COALESCE(pg_catalog.nth_value(");
+	AppendSequenceValue(&buf, spec);
+	appendStringInfoString(&buf, ", 2) OVER \"__k\" = pg_catalog.first_value(");
+	AppendSequenceValue(&buf, spec);
+	appendStringInfoString(&buf, ") OVER \"__k\", false)) AS \"__m_topbad\"\n  FROM (SELECT ");
+	foreach(lc, spec->source_columns)
+	{
+		const char *name = lfirst(lc);
+		MergeColumn *c = FindApplied(spec, name);
+
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoString(&buf, ", ");
+		if (c)
+			appendStringInfo(&buf, "CAST(\"__s\".%s AS %s) AS %s", Q(name), c->type_sql, Q(name));
+		else
+			appendStringInfo(&buf, "\"__s\".%s", Q(name));
+	}
+	appendStringInfo(&buf, ",\n    COALESCE((%s), false) AS \"__m_del\" FROM %s AS \"__s\") AS \"__x\"\n"
+					 "  WINDOW \"__k\" AS (PARTITION BY ", spec->delete_expr, spec->source_from);
+	AppendColumns(&buf, "\"__x\"", spec->keys);
+	appendStringInfoString(&buf, " ORDER BY ");
+	AppendOrder(&buf, "\"__x\"", spec->sequence, "DESC");
+	appendStringInfo(&buf, ")) AS \"__y\"\n  LEFT JOIN %s AS \"__b\" ON ", spec->state_sql);
+	AppendEqual(&buf, "\"__b\"", "\"__y\"", spec->keys);
+
+	/* Set aside: the key's newest change is not clean, or an older row may be rejected. */
+	appendStringInfoString(&buf, "\n  WHERE CASE WHEN ");
+	AppendAnyNull(&buf, "\"__y\"", spec->keys);
+	appendStringInfoString(&buf, " OR \"__y\".\"__m_topbad\" OR (\"__y\".\"__m_rn\" > 1 AND (\"__y\".\"__m_dup\" OR ");
+	AppendAnyNull(&buf, "\"__y\"", spec->sequence);
+	appendStringInfoString(&buf, "))\n    THEN NOT medallion._merge_stash(0, ROW(");
+	foreach(lc, spec->source_columns)
+		appendStringInfo(&buf, "\"__y\".%s, ", Q(lfirst(lc)));
+	appendStringInfoString(&buf, "\"__y\".\"__m_del\"))\n");
+	/* Superseded within the batch. */
+	appendStringInfoString(&buf, "    WHEN \"__y\".\"__m_rn\" > 1 THEN NOT medallion._merge_tally(4, 1)\n    WHEN ");
+	/* At or before the stored truncate marker (left by calls with a truncate rule). */
+	AppendRow(&buf, "\"__y\"", spec->sequence);
+	appendStringInfoString(&buf, " <= (SELECT ");
+	AppendColumns(&buf, NULL, spec->sequence);
+	appendStringInfo(&buf, " FROM %s WHERE \"_truncate\" ORDER BY ", spec->state_sql);
+	AppendOrder(&buf, NULL, spec->sequence, "DESC");
+	appendStringInfo(&buf, " LIMIT 1) THEN NOT medallion._merge_tally(4, 1)\n"
+					 "    WHEN \"__b\".%s IS NOT NULL AND ", k1);
+	AppendRow(&buf, "\"__b\"", spec->sequence);
+	appendStringInfoString(&buf, " > ");
+	AppendRow(&buf, "\"__y\"", spec->sequence);
+	appendStringInfo(&buf, " THEN NOT medallion._merge_tally(4, 1)\n    WHEN \"__b\".%s IS NOT NULL AND ", k1);
+	AppendRow(&buf, "\"__b\"", spec->sequence);
+	appendStringInfoString(&buf, " = ");
+	AppendRow(&buf, "\"__y\"", spec->sequence);
+	appendStringInfo(&buf, " THEN NOT medallion._merge_tally(3, 1)\n"
+					 "    WHEN \"__y\".\"__m_del\" OR \"__b\".%s IS NOT NULL THEN medallion._merge_stash(1, ROW(", k1);
+	AppendColumns(&buf, "\"__y\"", spec->keys);
+	appendStringInfoString(&buf, ", ");
+	AppendColumns(&buf, "\"__y\"", spec->sequence);
+	appendStringInfoString(&buf, ", \"__y\".\"__m_del\"))\n    ELSE true END");
+	AppendMergeActions(&buf, spec);
+	return buf.data;
+}
+
+/* AppendTypedColumns appends `"a" type, ...` for a column definition list. */
+static void
+AppendTypedColumns(StringInfo buf, List *cols)
+{
+	ListCell   *lc;
+
+	foreach(lc, cols)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		appendStringInfo(buf, "%s %s, ", Q(c->name), c->type_sql);
+	}
+}
+
+/*
+ * MergeTombstoneSql returns the statement that keeps the tombstones after
+ * MergeStreamSql: a delete that went records (or advances) its key's
+ * tombstone, an upsert that went drops it.  DISTINCT ON: one row per key
+ * even if the executor evaluated a winner twice.
+ */
+char *
+MergeTombstoneSql(const MergeSpec *spec)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "WITH \"__g\" AS MATERIALIZED (\n  SELECT DISTINCT ON (");
+	AppendColumns(&buf, NULL, spec->keys);
+	appendStringInfoString(&buf, ") * FROM medallion._merge_stashed(1) AS \"__d\"(");
+	AppendTypedColumns(&buf, spec->keys);
+	AppendTypedColumns(&buf, spec->sequence);
+	appendStringInfoString(&buf, "\"__m_del\" boolean)\n  ORDER BY ");
+	AppendColumns(&buf, NULL, spec->keys);
+	appendStringInfoString(&buf, ", ");
+	AppendOrder(&buf, NULL, spec->sequence, "DESC");
+	appendStringInfo(&buf, "\n),\n\"__tomb\" AS (\n  INSERT INTO %s AS \"__b\" (", spec->state_sql);
+	AppendColumns(&buf, NULL, spec->keys);
+	appendStringInfoString(&buf, ", ");
+	AppendColumns(&buf, NULL, spec->sequence);
+	appendStringInfoString(&buf, ") SELECT ");
+	AppendColumns(&buf, NULL, spec->keys);
+	appendStringInfoString(&buf, ", ");
+	AppendColumns(&buf, NULL, spec->sequence);
+	appendStringInfoString(&buf, " FROM \"__g\" WHERE \"__m_del\"\n  ON CONFLICT (");
+	AppendColumns(&buf, NULL, spec->keys);
+	appendStringInfoString(&buf, ") DO UPDATE SET ");
+	foreach(lc, spec->sequence)
+		appendStringInfo(&buf, "%s = EXCLUDED.%s, ", Q(((MergeColumn *) lfirst(lc))->name),
+						 Q(((MergeColumn *) lfirst(lc))->name));
+	appendStringInfoString(&buf, "\"_deleted_at\" = pg_catalog.now() WHERE ");
+	AppendRow(&buf, "\"__b\"", spec->sequence);
+	appendStringInfoString(&buf, " < ");
+	AppendRow(&buf, "EXCLUDED", spec->sequence);
+	appendStringInfo(&buf, "\n)\nDELETE FROM %s AS \"__b\" USING \"__g\" WHERE NOT \"__g\".\"__m_del\" AND ",
+					 spec->state_sql);
+	AppendEqual(&buf, "\"__b\"", "\"__g\"", spec->keys);
+	appendStringInfoString(&buf, " AND ");
+	AppendRow(&buf, "\"__b\"", spec->sequence);
+	appendStringInfoString(&buf, " < ");
+	AppendRow(&buf, "\"__g\"", spec->sequence);
+	return buf.data;
+}
+
+/*
+ * MergeDeferredSource returns the source MergeStatementSql reads the rows
+ * MergeStreamSql set aside from: every source column (applied ones already
+ * cast) and the evaluated delete rule as "__m_d".
+ */
+char *
+MergeDeferredSource(const MergeSpec *spec)
+{
+	StringInfoData buf;
+	ListCell   *lc,
+			   *lt;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "(SELECT * FROM medallion._merge_stashed(0) AS \"__d\"(");
+	forboth(lc, spec->source_columns, lt, spec->source_types)
+		appendStringInfo(&buf, "%s %s, ", Q(lfirst(lc)), (char *) lfirst(lt));
+	appendStringInfoString(&buf, "\"__m_d\" boolean))");
+	return buf.data;
 }
 
 /* MergeStatementSql returns the whole statement of one apply_changes call ($1 = target regclass). */
