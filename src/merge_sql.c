@@ -795,7 +795,7 @@ MergeStreamSql(const MergeSpec *spec)
 	AppendColumns(&buf, "\"__y\"", spec->keys);
 	appendStringInfoString(&buf, ", ");
 	AppendColumns(&buf, "\"__y\"", spec->sequence);
-	appendStringInfoString(&buf, ", \"__y\".\"__m_del\"))\n    ELSE true END");
+	appendStringInfo(&buf, ", \"__y\".\"__m_del\", \"__b\".%s IS NOT NULL))\n    ELSE true END", k1);
 	AppendMergeActions(&buf, spec);
 	return buf.data;
 }
@@ -817,8 +817,11 @@ AppendTypedColumns(StringInfo buf, List *cols)
 /*
  * MergeTombstoneSql returns the statement that keeps the tombstones after
  * MergeStreamSql: a delete that went records (or advances) its key's
- * tombstone, an upsert that went drops it.  DISTINCT ON: one row per key
- * even if the executor evaluated a winner twice.
+ * tombstone, an upsert that went drops it.  The streaming statement saw
+ * whether the key had a tombstone, and nothing else writes them meanwhile
+ * (the merge holds the state table's ExclusiveLock; expiry's DELETE needs
+ * RowExclusiveLock): a plain INSERT, UPDATE or DELETE each.  DISTINCT ON:
+ * one row per key even if the executor rechecked a winner.
  */
 char *
 MergeTombstoneSql(const MergeSpec *spec)
@@ -832,11 +835,11 @@ MergeTombstoneSql(const MergeSpec *spec)
 	appendStringInfoString(&buf, ") * FROM medallion._merge_stashed(1) AS \"__d\"(");
 	AppendTypedColumns(&buf, spec->keys);
 	AppendTypedColumns(&buf, spec->sequence);
-	appendStringInfoString(&buf, "\"__m_del\" boolean)\n  ORDER BY ");
+	appendStringInfoString(&buf, "\"__m_del\" boolean, \"__m_tombed\" boolean)\n  ORDER BY ");
 	AppendColumns(&buf, NULL, spec->keys);
 	appendStringInfoString(&buf, ", ");
 	AppendOrder(&buf, NULL, spec->sequence, "DESC");
-	appendStringInfo(&buf, "\n),\n\"__tomb\" AS (\n  INSERT INTO %s AS \"__b\" (", spec->state_sql);
+	appendStringInfo(&buf, "\n),\n\"__tomb\" AS (\n  INSERT INTO %s (", spec->state_sql);
 	AppendColumns(&buf, NULL, spec->keys);
 	appendStringInfoString(&buf, ", ");
 	AppendColumns(&buf, NULL, spec->sequence);
@@ -844,18 +847,20 @@ MergeTombstoneSql(const MergeSpec *spec)
 	AppendColumns(&buf, NULL, spec->keys);
 	appendStringInfoString(&buf, ", ");
 	AppendColumns(&buf, NULL, spec->sequence);
-	appendStringInfoString(&buf, " FROM \"__g\" WHERE \"__m_del\"\n  ON CONFLICT (");
-	AppendColumns(&buf, NULL, spec->keys);
-	appendStringInfoString(&buf, ") DO UPDATE SET ");
+	appendStringInfoString(&buf, " FROM \"__g\" WHERE \"__m_del\" AND NOT \"__m_tombed\"\n),\n");
+	appendStringInfo(&buf, "\"__retomb\" AS (\n  UPDATE %s AS \"__b\" SET ", spec->state_sql);
 	foreach(lc, spec->sequence)
-		appendStringInfo(&buf, "%s = EXCLUDED.%s, ", Q(((MergeColumn *) lfirst(lc))->name),
+		appendStringInfo(&buf, "%s = \"__g\".%s, ", Q(((MergeColumn *) lfirst(lc))->name),
 						 Q(((MergeColumn *) lfirst(lc))->name));
-	appendStringInfoString(&buf, "\"_deleted_at\" = pg_catalog.now() WHERE ");
+	appendStringInfoString(&buf, "\"_deleted_at\" = pg_catalog.now() FROM \"__g\"\n"
+						   "  WHERE \"__g\".\"__m_del\" AND \"__g\".\"__m_tombed\" AND ");
+	AppendEqual(&buf, "\"__b\"", "\"__g\"", spec->keys);
+	appendStringInfoString(&buf, " AND ");
 	AppendRow(&buf, "\"__b\"", spec->sequence);
 	appendStringInfoString(&buf, " < ");
-	AppendRow(&buf, "EXCLUDED", spec->sequence);
-	appendStringInfo(&buf, "\n)\nDELETE FROM %s AS \"__b\" USING \"__g\" WHERE NOT \"__g\".\"__m_del\" AND ",
-					 spec->state_sql);
+	AppendRow(&buf, "\"__g\"", spec->sequence);
+	appendStringInfo(&buf, "\n)\nDELETE FROM %s AS \"__b\" USING \"__g\"\n"
+					 "WHERE NOT \"__g\".\"__m_del\" AND \"__g\".\"__m_tombed\" AND ", spec->state_sql);
 	AppendEqual(&buf, "\"__b\"", "\"__g\"", spec->keys);
 	appendStringInfoString(&buf, " AND ");
 	AppendRow(&buf, "\"__b\"", spec->sequence);
