@@ -639,6 +639,13 @@ AS 'MODULE_PATHNAME', 'medallion_merge_tally';
 COMMENT ON FUNCTION medallion._merge_tally(integer, bigint) IS
 	'Internal: counts what a running apply_changes skipped; does nothing outside one';
 
+CREATE FUNCTION medallion._merge_ordinal()
+RETURNS bigint
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'medallion_merge_ordinal';
+COMMENT ON FUNCTION medallion._merge_ordinal() IS
+	'Internal: a number unique within the session, which keeps rows apart in apply_changes';
+
 CREATE FUNCTION medallion._merge_stash(kind integer, "row" record)
 RETURNS boolean
 LANGUAGE C VOLATILE COST 1000

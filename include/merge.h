@@ -19,6 +19,7 @@ typedef struct MergeColumn
 	char	   *name;			/* unquoted */
 	char	   *type_sql;		/* the target column's type, for casts */
 	bool		has_equality;	/* false: compare as text (json, point, ...) */
+	bool		has_order;		/* false: sort as text */
 } MergeColumn;
 
 /* Everything the generated statement depends on; built once per (target, options, source). */

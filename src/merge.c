@@ -53,6 +53,7 @@ PG_FUNCTION_INFO_V1(medallion_apply_changes);
 PG_FUNCTION_INFO_V1(medallion_drop_merge_state);
 PG_FUNCTION_INFO_V1(medallion_merge_tally);
 PG_FUNCTION_INFO_V1(medallion_merge_stash);
+PG_FUNCTION_INFO_V1(medallion_merge_ordinal);
 PG_FUNCTION_INFO_V1(medallion_merge_stashed);
 
 #define MERGE_RESULT_COLUMNS 6
@@ -64,7 +65,8 @@ PG_FUNCTION_INFO_V1(medallion_merge_stashed);
  * inserted/updated/deleted (read in an ExecutorEnd hook), and
  * medallion._merge_tally adds the rest from inside the statement.
  */
-static int64 merge_tally[MERGE_RESULT_COLUMNS];
+#define MERGE_TALLY_RAW 6		/* the streaming statement's batch rows, before exact copies go */
+static int64 merge_tally[MERGE_RESULT_COLUMNS + 1];
 static bool merge_tally_active = false;
 static ExecutorEnd_hook_type prev_executor_end = NULL;
 
@@ -370,6 +372,7 @@ MakeColumn(const char *name, TupleDesc source, Relation target, const char *role
 	c->type_sql = format_type_with_typemod(t->atttypid, t->atttypmod);
 	tc = lookup_type_cache(getBaseType(t->atttypid), TYPECACHE_EQ_OPR | TYPECACHE_LT_OPR);
 	c->has_equality = OidIsValid(tc->eq_opr);
+	c->has_order = OidIsValid(tc->lt_opr);
 	if (strcmp(role, "sequence") == 0 && !OidIsValid(tc->lt_opr))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
@@ -931,9 +934,18 @@ medallion_merge_tally(PG_FUNCTION_ARGS)
 {
 	int32		kind = PG_GETARG_INT32(0);
 
-	if (merge_tally_active && kind >= 0 && kind < MERGE_RESULT_COLUMNS)
+	if (merge_tally_active && kind >= 0 && kind <= MERGE_TALLY_RAW)
 		merge_tally[kind] += PG_GETARG_INT64(1);
 	PG_RETURN_BOOL(true);
+}
+
+/* medallion_merge_ordinal returns the next number of the session: rows that must not look like copies. */
+Datum
+medallion_merge_ordinal(PG_FUNCTION_ARGS)
+{
+	static int64 ordinal = 0;
+
+	PG_RETURN_INT64(++ordinal);
 }
 
 /* StashKind returns the stash kind argument after checking the phase allows the call. */
@@ -1020,6 +1032,7 @@ ExecuteStreaming(MergePlan *mp, Datum target_arg, int64 *counts)
 {
 	int			rc,
 				i;
+	int64		raw;
 
 	merge_stash_context = AllocSetContextCreate(CurrentMemoryContext, "pg_medallion merge stash",
 												ALLOCSET_DEFAULT_SIZES);
@@ -1030,7 +1043,8 @@ ExecuteStreaming(MergePlan *mp, Datum target_arg, int64 *counts)
 		rc = ExecuteTallied(mp->plan, target_arg);
 		if (rc != SPI_OK_MERGE)
 			elog(ERROR, "the merge statement returned %s", SPI_result_code_string(rc));
-		memcpy(counts, merge_tally, sizeof(merge_tally));
+		memcpy(counts, merge_tally, sizeof(int64) * MERGE_RESULT_COLUMNS);
+		raw = merge_tally[MERGE_TALLY_RAW];
 		merge_stash_phase = STASH_READING;
 		/* Tombstones first: the rows set aside are judged against them. */
 		if (merge_stash[1] != NULL)
@@ -1047,6 +1061,10 @@ ExecuteStreaming(MergePlan *mp, Datum target_arg, int64 *counts)
 			for (i = 0; i < MERGE_RESULT_COLUMNS; i++)
 				counts[i] += merge_tally[i];
 		}
+		/* Every row is counted once; the exact copies the streaming statement dropped are skipped. */
+		for (i = 0; i < MERGE_RESULT_COLUMNS; i++)
+			raw -= counts[i];
+		counts[4] += raw;
 	}
 	PG_FINALLY();
 	{
@@ -1118,7 +1136,7 @@ medallion_apply_changes(PG_FUNCTION_ARGS)
 			rc = ExecuteTallied(mp->plan, target_arg);
 			if (rc != SPI_OK_MERGE)
 				elog(ERROR, "the merge statement returned %s", SPI_result_code_string(rc));
-			memcpy(counts, merge_tally, sizeof(merge_tally));
+			memcpy(counts, merge_tally, sizeof(int64) * MERGE_RESULT_COLUMNS);
 		}
 		for (i = 0; i < MERGE_RESULT_COLUMNS; i++)
 			values[i] = Int64GetDatum(counts[i]);

@@ -169,6 +169,39 @@ AppendOk(StringInfo buf, const MergeSpec *spec, const char *alias)
 }
 
 /*
+ * AppendCopyKey appends what makes two changes of the batch exact copies,
+ * for DISTINCT ON (sorted: with the sequence descending, for its ORDER
+ * BY): keys, sequence, applied values (text for types without ordering)
+ * and the delete flag.  Copies are one change: all but one are skipped
+ * before anything else, so they never look like conflicts.  Rows with a
+ * NULL key or sequence, and truncates, are each rejected or counted on
+ * their own: a per-row number keeps them apart.
+ */
+static void
+AppendCopyKey(StringInfo buf, const MergeSpec *spec, bool sorted)
+{
+	ListCell   *lc;
+
+	AppendColumns(buf, NULL, spec->keys);
+	appendStringInfoString(buf, ", ");
+	if (sorted)
+		AppendOrder(buf, NULL, spec->sequence, "DESC");
+	else
+		AppendColumns(buf, NULL, spec->sequence);
+	foreach(lc, spec->values)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		appendStringInfo(buf, ", %s%s", Q(c->name), c->has_order ? "" : "::pg_catalog.text");
+	}
+	appendStringInfoString(buf, ", \"__m_del\", CASE WHEN ");
+	AppendAnyNull(buf, "\"__s\"", spec->keys);
+	appendStringInfoString(buf, " OR ");
+	AppendAnyNull(buf, "\"__s\"", spec->sequence);
+	appendStringInfo(buf, " OR COALESCE((%s), false) THEN medallion._merge_ordinal() END", spec->truncate_expr);
+}
+
+/*
  * AppendCommonCtes appends __raw (feeds), __src, __conflict, __rej and
  * __quar: the source read once and typed, and the rejected rows.
  *
@@ -206,6 +239,12 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 	appendStringInfoString(buf, ") OVER \"__k\" = ");
 	AppendSequenceValue(buf, spec);
 	appendStringInfoString(buf, ", false) AS \"__m_dup\"\n  FROM (SELECT ");
+	if (spec->scd_type == 1)
+	{
+		appendStringInfoString(buf, "DISTINCT ON (");
+		AppendCopyKey(buf, spec, false);
+		appendStringInfoString(buf, ") ");
+	}
 	foreach(lc, spec->source_columns)
 	{
 		const char *name = lfirst(lc);
@@ -221,25 +260,34 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 	appendStringInfo(buf, ",\n    COALESCE((%s), false) AS \"__m_del\", COALESCE((%s), false) AS \"__m_trunc\"\n"
 					 "  FROM %s AS \"__s\"",
 					 spec->delete_expr, spec->truncate_expr, from);
+	/*
+	 * Feeds: an update that keeps its key is replaced by its post-image
+	 * (next order key, same version), so its pre-image is dropped.  SCD1
+	 * counts every other row as skipped as it is read (exact copies stay
+	 * so); what goes, is rejected or is a truncate is taken back later.
+	 */
 	if (spec->pair_preimages)
 	{
-		/* An update that keeps its key: its post-image (next order key, same version) replaces it. */
 		appendStringInfoString(buf,
-							   "\n  WHERE NOT (\"__s\".\"_change_type\" = 'update_preimage' AND EXISTS ("
+							   "\n  WHERE CASE WHEN \"__s\".\"_change_type\" = 'update_preimage' AND EXISTS ("
 							   "SELECT 1 FROM \"__raw\" AS \"__p\" WHERE \"__p\".\"_change_type\" = 'update_postimage'"
 							   " AND \"__p\".\"_commit_version\" = \"__s\".\"_commit_version\""
 							   " AND \"__p\".\"_change_seq\" = \"__s\".\"_change_seq\" + 1 AND ");
 		AppendEqual(buf, "\"__p\"", "\"__s\"", spec->keys);
-		appendStringInfoString(buf, "))");
+		appendStringInfo(buf, ") THEN false ELSE %s END", spec->scd_type == 1 ? "medallion._merge_tally(4, 1)" : "true");
+	}
+	else if (spec->scd_type == 1)
+		appendStringInfoString(buf, "\n  WHERE medallion._merge_tally(4, 1)");
+	if (spec->scd_type == 1)
+	{
+		appendStringInfoString(buf, "\n  ORDER BY ");
+		AppendCopyKey(buf, spec, true);
 	}
 	appendStringInfoString(buf, ") AS \"__x\"\n  WINDOW \"__k\" AS (PARTITION BY ");
 	AppendColumns(buf, "\"__x\"", spec->keys);
 	appendStringInfoString(buf, " ORDER BY ");
 	AppendOrder(buf, "\"__x\"", spec->sequence, "DESC");
 	appendStringInfoString(buf, ")) AS \"__y\"");
-	/* SCD1 counts every batch row as skipped here; what goes, is rejected or is a truncate is taken back later. */
-	if (spec->scd_type == 1)
-		appendStringInfoString(buf, "\n  WHERE medallion._merge_tally(4, 1)");
 	appendStringInfoString(buf, "\n),\n");
 
 	/* The few rows that need a closer look: truncates, NULLs, shared (key, sequence). */
@@ -743,7 +791,9 @@ MergeStreamSql(const MergeSpec *spec)
 	AppendSequenceValue(&buf, spec);
 	appendStringInfoString(&buf, ", 2) OVER \"__k\" = pg_catalog.first_value(");
 	AppendSequenceValue(&buf, spec);
-	appendStringInfoString(&buf, ") OVER \"__k\", false)) AS \"__m_topbad\"\n  FROM (SELECT ");
+	appendStringInfoString(&buf, ") OVER \"__k\", false)) AS \"__m_topbad\"\n  FROM (SELECT DISTINCT ON (");
+	AppendCopyKey(&buf, spec, false);
+	appendStringInfoString(&buf, ") ");
 	foreach(lc, spec->source_columns)
 	{
 		const char *name = lfirst(lc);
@@ -756,8 +806,10 @@ MergeStreamSql(const MergeSpec *spec)
 		else
 			appendStringInfo(&buf, "\"__s\".%s", Q(name));
 	}
-	appendStringInfo(&buf, ",\n    COALESCE((%s), false) AS \"__m_del\" FROM %s AS \"__s\") AS \"__x\"\n"
-					 "  WINDOW \"__k\" AS (PARTITION BY ", spec->delete_expr, spec->source_from);
+	appendStringInfo(&buf, ",\n    COALESCE((%s), false) AS \"__m_del\" FROM %s AS \"__s\"\n"
+					 "    WHERE medallion._merge_tally(6, 1)\n    ORDER BY ", spec->delete_expr, spec->source_from);
+	AppendCopyKey(&buf, spec, true);
+	appendStringInfoString(&buf, ") AS \"__x\"\n  WINDOW \"__k\" AS (PARTITION BY ");
 	AppendColumns(&buf, "\"__x\"", spec->keys);
 	appendStringInfoString(&buf, " ORDER BY ");
 	AppendOrder(&buf, "\"__x\"", spec->sequence, "DESC");
