@@ -102,6 +102,29 @@ SELECT * FROM medallion.apply_changes('silver.items', $$
 	SELECT * FROM (VALUES (4, 15, 0, 'I', 'late')) v(id, seq, tie, op, v)$$,
 	'{id}', '{seq,tie}', delete_when => $$op = 'D'$$, truncate_when => $$op = 'T'$$, except_columns => '{op}');
 
+-- 4b. Without a truncate rule the batch streams into the MERGE and rows that need a closer look are
+-- set aside and merged after it: the stored truncate marker (from 4) still makes older changes stale;
+-- exact copies count once (the others as skipped); a conflict at a key's newest sequence falls back to
+-- its newest valid change; a conflict below a clean newest change is still rejected; typed values
+-- (numeric(6,2), varchar) keep their types while set aside.
+SELECT * FROM medallion.apply_changes('silver.items', $$
+	SELECT * FROM (VALUES (4, 16, 0, 'I', 'late too'), (10, 30, 0, 'I', 'ten'), (10, 30, 0, 'I', 'ten'),
+	                      (11, 30, 0, 'I', 'eleven-a'), (11, 30, 0, 'I', 'eleven-b'), (11, 29, 0, 'I', 'eleven-old'),
+	                      (12, 31, 0, 'I', 'twelve'), (12, 28, 0, 'I', 'twelve-x'), (12, 28, 0, 'I', 'twelve-y'))
+	v(id, seq, tie, op, v)$$,
+	'{id}', '{seq,tie}', delete_when => $$op = 'D'$$, except_columns => '{op}');
+SELECT id, seq, v FROM silver.items WHERE id IN (4, 10, 11, 12) ORDER BY id;
+SELECT reason, record ->> 'v' AS v FROM medallion.quarantine
+WHERE target = 'silver.items'::regclass AND record ->> 'id' IN ('11', '12') ORDER BY 2;
+CREATE TABLE staging.priced (id int, seq int, price numeric(8,3), code varchar(10), op text);
+CREATE TABLE silver.priced (id int PRIMARY KEY, seq int, price numeric(6,2), code varchar(4));
+INSERT INTO staging.priced VALUES (1, 1, 1.005, 'ab', 'U'), (1, 1, 2.5, 'cd', 'U'), (1, 0, 3.1, 'ef', 'U'), (2, 5, 9.999, 'gh', 'D');
+SELECT * FROM medallion.apply_changes('silver.priced', 'staging.priced', '{id}', '{seq}',
+	delete_when => $$op = 'D'$$, except_columns => '{op}');
+SELECT * FROM silver.priced ORDER BY id;
+SELECT reason, record FROM medallion.quarantine WHERE target = 'silver.priced'::regclass ORDER BY 2::text;
+SELECT id, seq FROM medallion_state.priced_tombstones;
+
 -- 5. A feed as the source: consume and merge commit together; a failed merge leaves the watermark.
 CREATE TABLE shop (sku text PRIMARY KEY, price numeric, stock int);
 SELECT medallion.enable_feed('shop') IS NOT NULL AS fed;
