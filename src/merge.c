@@ -1082,7 +1082,7 @@ ExecuteStreaming(MergePlan *mp, Datum target_arg, int64 *counts)
 /*
  * medallion_apply_changes merges a batch of changes into a target and
  * returns one row of counts.  Everything happens in the caller's
- * transaction, in one statement: the source is read once.
+ * transaction; one statement reads the source, once.
  */
 Datum
 medallion_apply_changes(PG_FUNCTION_ARGS)

@@ -1,26 +1,37 @@
 /*-------------------------------------------------------------------------
  *
  * merge_sql.c
- *	  The SQL of apply_changes: one statement per call, made of CTEs.
+ *	  The SQL of apply_changes.
  *
- * Every call runs a single statement, so the source (often a consume()
- * that advances a watermark) is read exactly once and everything commits
- * or fails together.  The CTEs of that statement, in order:
+ * The source (often a consume() that advances a watermark) is read exactly
+ * once, by one statement, and everything commits or fails together.  Two
+ * shapes:
+ *
+ * The whole-batch statement (MergeStatementSql; SCD2, and SCD1 with a
+ * truncate rule, e.g. feeds), made of CTEs, in order:
  *
  *   __src    the source once, applied columns cast to the target's types,
  *            delete/truncate rules evaluated (feeds: pre-images of updates
  *            that keep their key are dropped, others delete the old key),
- *            sorted once by key and sequence: each key's newest change and
- *            the size of each (key, sequence) group come from that one sort
+ *            exact copies collapsed (SCD1), sorted once by key and
+ *            sequence: each key's newest change and the size of each
+ *            (key, sequence) group come from that one sort
  *   __conflict  (key, sequence) groups whose changes differ
  *   __rej    rejected rows and why: NULL key, NULL sequence, conflict;
  *            they go to medallion.quarantine (__quar)
- *   SCD1:  __win (newest change per key), __act (what to do with it, given
- *          the target row, the key's tombstone and the newest truncate),
- *          then INSERT / UPDATE / DELETE of the target and tombstone upkeep
+ *   SCD1:  __win (newest change per key), __cls (what tombstones and the
+ *          newest truncate say about it), then one MERGE into the target
+ *          and tombstone upkeep
  *   SCD2:  new events go to the event log; for the keys they touch, the
  *          whole history is recomputed from the log (so a late change lands
  *          in the middle correctly) and diffed against the target
+ *
+ * The streaming statement (MergeStreamSql; SCD1 without a truncate rule)
+ * pipes the sorted batch into the MERGE without copying it and sets aside
+ * the few rows that need the whole-batch treatment; two statements after
+ * it keep the tombstones (MergeTombstoneSql) and merge the rows set aside
+ * (MergeStatementSql over MergeDeferredSource).  Its keys and theirs are
+ * disjoint.
  *
  * Data-modifying CTEs of one statement must not touch the same row twice;
  * each CTE below works on a disjoint set of keys, said next to it.
