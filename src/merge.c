@@ -1050,7 +1050,7 @@ ExecuteStreaming(MergePlan *mp, Datum target_arg, int64 *counts)
 		if (merge_stash[1] != NULL)
 		{
 			rc = SPI_execute_plan(mp->tombstone_plan, &target_arg, NULL, false, 0);
-			if (rc != SPI_OK_DELETE)
+			if (rc != SPI_OK_SELECT)
 				elog(ERROR, "the tombstone statement returned %s", SPI_result_code_string(rc));
 		}
 		if (merge_stash[0] != NULL)

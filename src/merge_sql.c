@@ -60,6 +60,15 @@ AppendColumns(StringInfo buf, const char *alias, List *cols)
 	}
 }
 
+/* AppendKeysAndSequence appends the key columns, then the sequence columns (see AppendColumns). */
+static void
+AppendKeysAndSequence(StringInfo buf, const char *alias, const MergeSpec *spec)
+{
+	AppendColumns(buf, alias, spec->keys);
+	appendStringInfoString(buf, ", ");
+	AppendColumns(buf, alias, spec->sequence);
+}
+
 /* AppendRow appends ROW(alias."a", ...): row comparison orders by sequence columns in priority. */
 static void
 AppendRow(StringInfo buf, const char *alias, List *cols)
@@ -67,6 +76,15 @@ AppendRow(StringInfo buf, const char *alias, List *cols)
 	appendStringInfoString(buf, "ROW(");
 	AppendColumns(buf, alias, cols);
 	appendStringInfoChar(buf, ')');
+}
+
+/* AppendCompare appends `ROW(a."s", ...) op ROW(b."s", ...)`: sequences compare in priority order. */
+static void
+AppendCompare(StringInfo buf, const char *a, const char *op, const char *b, List *cols)
+{
+	AppendRow(buf, a, cols);
+	appendStringInfoString(buf, op);
+	AppendRow(buf, b, cols);
 }
 
 /* AppendOrder appends `alias."a" DESC, ...` for ORDER BY. */
@@ -173,9 +191,7 @@ AppendOk(StringInfo buf, const MergeSpec *spec, const char *alias)
 	appendStringInfoString(buf, " AND NOT ");
 	AppendAnyNull(buf, alias, spec->sequence);
 	appendStringInfo(buf, " AND NOT (%s.\"__m_dup\" AND ROW(", alias);
-	AppendColumns(buf, alias, spec->keys);
-	appendStringInfoString(buf, ", ");
-	AppendColumns(buf, alias, spec->sequence);
+	AppendKeysAndSequence(buf, alias, spec);
 	appendStringInfoString(buf, ") IN (SELECT * FROM \"__conflict\")))");
 }
 
@@ -306,13 +322,9 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 
 	/* Same key and sequence but different content: nothing says which is right. */
 	appendStringInfoString(buf, "\"__conflict\" AS MATERIALIZED (\n  SELECT ");
-	AppendColumns(buf, NULL, spec->keys);
-	appendStringInfoString(buf, ", ");
-	AppendColumns(buf, NULL, spec->sequence);
+	AppendKeysAndSequence(buf, NULL, spec);
 	appendStringInfoString(buf, " FROM \"__odd\" WHERE \"__m_dup\" AND NOT \"__m_trunc\" GROUP BY ");
-	AppendColumns(buf, NULL, spec->keys);
-	appendStringInfoString(buf, ", ");
-	AppendColumns(buf, NULL, spec->sequence);
+	AppendKeysAndSequence(buf, NULL, spec);
 	appendStringInfoString(buf, "\n  HAVING pg_catalog.count(DISTINCT ROW(");
 	AppendColumns(buf, NULL, spec->applied);
 	appendStringInfoString(buf, ", \"__m_del\")::pg_catalog.text) > 1\n),\n");
@@ -368,13 +380,9 @@ AppendMergeActions(StringInfo buf, const MergeSpec *spec)
 	appendStringInfoString(buf, "\n) AS \"__w\"\nON ");
 	AppendEqual(buf, "\"__t\"", "\"__w\"", spec->keys);
 	appendStringInfoString(buf, "\nWHEN MATCHED AND ");
-	AppendRow(buf, "\"__t\"", spec->sequence);
-	appendStringInfoString(buf, " = ");
-	AppendRow(buf, "\"__w\"", spec->sequence);
+	AppendCompare(buf, "\"__t\"", " = ", "\"__w\"", spec->sequence);
 	appendStringInfoString(buf, " AND medallion._merge_tally(3, 1) THEN DO NOTHING\nWHEN MATCHED AND ");
-	AppendRow(buf, "\"__t\"", spec->sequence);
-	appendStringInfoString(buf, " > ");
-	AppendRow(buf, "\"__w\"", spec->sequence);
+	AppendCompare(buf, "\"__t\"", " > ", "\"__w\"", spec->sequence);
 	appendStringInfoString(buf, " AND medallion._merge_tally(4, 1) THEN DO NOTHING\n"
 						   "WHEN MATCHED AND \"__w\".\"__m_del\" THEN DELETE\nWHEN MATCHED THEN UPDATE SET ");
 	foreach(lc, spec->sequence)
@@ -402,13 +410,50 @@ AppendMergeActions(StringInfo buf, const MergeSpec *spec)
 }
 
 /*
+ * AppendTombstoneUpkeep appends three data-modifying CTEs (no trailing
+ * comma) that keep the tombstones from the winners in `from` that go,
+ * with columns keys, sequence, __m_del and __m_tombed (whether the key has
+ * a tombstone): a delete records its key's tombstone (INSERT) or advances
+ * it (UPDATE); an upsert drops it (DELETE).  Nothing else writes them
+ * meanwhile (the merge holds the state table's ExclusiveLock; tombstone
+ * expiry's DELETE needs RowExclusiveLock), so plain statements do.
+ */
+static void
+AppendTombstoneUpkeep(StringInfo buf, const MergeSpec *spec, const char *from)
+{
+	ListCell   *lc;
+
+	appendStringInfo(buf, "\"__tomb\" AS (\n  INSERT INTO %s (", spec->state_sql);
+	AppendKeysAndSequence(buf, NULL, spec);
+	appendStringInfoString(buf, ") SELECT ");
+	AppendKeysAndSequence(buf, NULL, spec);
+	appendStringInfo(buf, " FROM %s WHERE \"__m_del\" AND NOT \"__m_tombed\"\n),\n", from);
+	appendStringInfo(buf, "\"__retomb\" AS (\n  UPDATE %s AS \"__b\" SET ", spec->state_sql);
+	foreach(lc, spec->sequence)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		appendStringInfo(buf, "%s = \"__g\".%s, ", Q(c->name), Q(c->name));
+	}
+	appendStringInfo(buf, "\"_deleted_at\" = pg_catalog.now() FROM %s AS \"__g\"\n"
+					 "  WHERE \"__g\".\"__m_del\" AND \"__g\".\"__m_tombed\" AND ", from);
+	AppendEqual(buf, "\"__b\"", "\"__g\"", spec->keys);
+	appendStringInfoString(buf, " AND ");
+	AppendCompare(buf, "\"__b\"", " < ", "\"__g\"", spec->sequence);
+	appendStringInfoString(buf, "\n),\n");
+	appendStringInfo(buf, "\"__untomb\" AS (\n  DELETE FROM %s AS \"__b\" USING %s AS \"__g\" "
+					 "WHERE NOT \"__g\".\"__m_del\" AND \"__g\".\"__m_tombed\" AND ", spec->state_sql, from);
+	AppendEqual(buf, "\"__b\"", "\"__g\"", spec->keys);
+	appendStringInfoString(buf, "\n)");
+}
+
+/*
  * AppendScd1 appends the SCD type 1 merge.  Tombstone table: keys,
  * sequence, _truncate (one row with NULL keys holds the newest truncate).
  */
 static void
 AppendScd1(StringInfo buf, const MergeSpec *spec)
 {
-	ListCell   *lc;
 	const char *t = spec->target_sql;
 	const char *tb = spec->state_sql;
 	const char *k1 = Q(((MergeColumn *) linitial(spec->keys))->name);
@@ -421,9 +466,7 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	appendStringInfoString(buf, " ORDER BY ");
 	AppendOrder(buf, NULL, spec->sequence, "DESC");
 	appendStringInfo(buf, " LIMIT 1) AS \"__b\"\n  WHERE NOT EXISTS (SELECT 1 FROM %s AS \"__m\" WHERE \"__m\".\"_truncate\" AND ", tb);
-	AppendRow(buf, "\"__m\"", spec->sequence);
-	appendStringInfoString(buf, " >= ");
-	AppendRow(buf, "\"__b\"", spec->sequence);
+	AppendCompare(buf, "\"__m\"", " >= ", "\"__b\"", spec->sequence);
 	appendStringInfoString(buf, ")\n),\n");
 
 	/* The newest truncate overall: changes at or before it are stale. */
@@ -485,66 +528,28 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	appendStringInfoString(buf, " <= (SELECT ");
 	AppendColumns(buf, NULL, spec->sequence);
 	appendStringInfo(buf, " FROM \"__tr\") THEN 'stale'\n    WHEN \"__b\".%s IS NOT NULL AND ", k1);
-	AppendRow(buf, "\"__b\"", spec->sequence);
-	appendStringInfoString(buf, " > ");
-	AppendRow(buf, "\"__w\"", spec->sequence);
+	AppendCompare(buf, "\"__b\"", " > ", "\"__w\"", spec->sequence);
 	appendStringInfo(buf, " THEN 'stale'\n    WHEN \"__b\".%s IS NOT NULL AND ", k1);
-	AppendRow(buf, "\"__b\"", spec->sequence);
-	appendStringInfoString(buf, " = ");
-	AppendRow(buf, "\"__w\"", spec->sequence);
+	AppendCompare(buf, "\"__b\"", " = ", "\"__w\"", spec->sequence);
 	appendStringInfo(buf, " THEN 'same'\n    ELSE 'go' END AS \"__m_pre\"\n"
 					 "  FROM \"__win\" AS \"__w\" LEFT JOIN %s AS \"__b\" ON ", tb);
 	AppendEqual(buf, "\"__b\"", "\"__w\"", spec->keys);
 	appendStringInfoString(buf, "\n),\n");
 
 	/*
-	 * Tombstones do not depend on the target: a delete that goes records
-	 * (or advances) its key's tombstone; an upsert that goes drops it.  A
-	 * tombstone older than a live row is redundant either way, since that
-	 * row's own sequence guards the key.  __cls already knows which keys
-	 * have a tombstone, and nothing else writes them meanwhile (the merge
-	 * holds the state table's ExclusiveLock; tombstone expiry's DELETE
-	 * needs RowExclusiveLock): a plain INSERT for new tombstones, an UPDATE
-	 * for the others.  The few rows involved are
+	 * Tombstones do not depend on the target (a tombstone older than a
+	 * live row is redundant either way: that row's own sequence guards the
+	 * key); __cls knows which keys have one.  The few rows involved are
 	 * picked out of __cls once.
 	 */
 	appendStringInfoString(buf, "\"__totomb\" AS MATERIALIZED (\n  SELECT * FROM \"__cls\" "
 						   "WHERE \"__m_pre\" = 'go' AND (\"__m_del\" OR \"__m_tombed\")\n),\n");
-	appendStringInfo(buf, "\"__tomb\" AS (\n  INSERT INTO %s (", tb);
-	AppendColumns(buf, NULL, spec->keys);
-	appendStringInfoString(buf, ", ");
-	AppendColumns(buf, NULL, spec->sequence);
-	appendStringInfoString(buf, ") SELECT ");
-	AppendColumns(buf, NULL, spec->keys);
-	appendStringInfoString(buf, ", ");
-	AppendColumns(buf, NULL, spec->sequence);
-	appendStringInfoString(buf, " FROM \"__totomb\" WHERE \"__m_del\" AND NOT \"__m_tombed\"\n),\n");
-	appendStringInfo(buf, "\"__retomb\" AS (\n  UPDATE %s AS \"__b\" SET ", tb);
-	foreach(lc, spec->sequence)
-	{
-		MergeColumn *c = lfirst(lc);
-
-		appendStringInfo(buf, "%s = \"__g\".%s, ", Q(c->name), Q(c->name));
-	}
-	appendStringInfoString(buf, "\"_deleted_at\" = pg_catalog.now() FROM \"__totomb\" AS \"__g\"\n"
-						   "  WHERE \"__g\".\"__m_del\" AND \"__g\".\"__m_tombed\" AND ");
-	AppendEqual(buf, "\"__b\"", "\"__g\"", spec->keys);
-	appendStringInfoString(buf, " AND ");
-	AppendRow(buf, "\"__b\"", spec->sequence);
-	appendStringInfoString(buf, " < ");
-	AppendRow(buf, "\"__g\"", spec->sequence);
-	appendStringInfoString(buf, "\n),\n");
-
-	appendStringInfo(buf, "\"__untomb\" AS (\n  DELETE FROM %s AS \"__b\" USING \"__totomb\" AS \"__g\" "
-					 "WHERE NOT \"__g\".\"__m_del\" AND \"__g\".\"__m_tombed\" AND ", tb);
-	AppendEqual(buf, "\"__b\"", "\"__g\"", spec->keys);
-	appendStringInfoString(buf, "\n),\n");
+	AppendTombstoneUpkeep(buf, spec, "\"__totomb\"");
+	appendStringInfoString(buf, ",\n");
 
 	/* A new truncate removes rows older than it, except keys the MERGE below writes. */
 	appendStringInfo(buf, "\"__tdel\" AS (\n  DELETE FROM %s AS \"__t\" USING \"__newtr\" AS \"__n\" WHERE (", t);
-	AppendRow(buf, "\"__t\"", spec->sequence);
-	appendStringInfoString(buf, " >= ");
-	AppendRow(buf, "\"__n\"", spec->sequence);
+	AppendCompare(buf, "\"__t\"", " >= ", "\"__n\"", spec->sequence);
 	appendStringInfoString(buf, ") IS NOT TRUE\n    AND NOT EXISTS (SELECT 1 FROM \"__cls\" AS \"__g\" "
 						   "WHERE \"__g\".\"__m_pre\" = 'go' AND ");
 	AppendEqual(buf, "\"__g\"", "\"__t\"", spec->keys);
@@ -598,9 +603,7 @@ AppendScd2(StringInfo buf, const MergeSpec *spec)
 
 	/* One row per (key, sequence); exact duplicates collapse. */
 	appendStringInfoString(buf, "\"__ok\" AS MATERIALIZED (\n  SELECT DISTINCT ON (");
-	AppendColumns(buf, NULL, spec->keys);
-	appendStringInfoString(buf, ", ");
-	AppendColumns(buf, NULL, spec->sequence);
+	AppendKeysAndSequence(buf, NULL, spec);
 	appendStringInfoString(buf, ") * FROM \"__src\" AS \"__c\" WHERE ");
 	AppendOk(buf, spec, "\"__c\"");
 	appendStringInfoString(buf, "\n),\n");
@@ -614,15 +617,11 @@ AppendScd2(StringInfo buf, const MergeSpec *spec)
 	appendStringInfoString(buf, ")\n),\n");
 
 	appendStringInfo(buf, "\"__log\" AS (\n  INSERT INTO %s (", ev);
-	AppendColumns(buf, NULL, spec->keys);
-	appendStringInfoString(buf, ", ");
-	AppendColumns(buf, NULL, spec->sequence);
+	AppendKeysAndSequence(buf, NULL, spec);
 	foreach(lc, spec->values)
 		appendStringInfo(buf, ", %s", Q(((MergeColumn *) lfirst(lc))->name));
 	appendStringInfoString(buf, ", \"_deleted\") SELECT ");
-	AppendColumns(buf, NULL, spec->keys);
-	appendStringInfoString(buf, ", ");
-	AppendColumns(buf, NULL, spec->sequence);
+	AppendKeysAndSequence(buf, NULL, spec);
 	foreach(lc, spec->values)
 		appendStringInfo(buf, ", %s", Q(((MergeColumn *) lfirst(lc))->name));
 	appendStringInfoString(buf, ", \"__m_del\" FROM \"__new\" RETURNING 1\n),\n");
@@ -633,17 +632,13 @@ AppendScd2(StringInfo buf, const MergeSpec *spec)
 
 	/* Every event of the touched keys: the log (without this statement's inserts) plus the new ones. */
 	appendStringInfoString(buf, "\"__all\" AS MATERIALIZED (\n  SELECT ");
-	AppendColumns(buf, "\"__e\"", spec->keys);
-	appendStringInfoString(buf, ", ");
-	AppendColumns(buf, "\"__e\"", spec->sequence);
+	AppendKeysAndSequence(buf, "\"__e\"", spec);
 	foreach(lc, spec->values)
 		appendStringInfo(buf, ", \"__e\".%s", Q(((MergeColumn *) lfirst(lc))->name));
 	appendStringInfo(buf, ", \"__e\".\"_deleted\" FROM %s AS \"__e\" WHERE EXISTS (SELECT 1 FROM \"__keys\" AS \"__k\" WHERE ", ev);
 	AppendEqual(buf, "\"__k\"", "\"__e\"", spec->keys);
 	appendStringInfoString(buf, ")\n  UNION ALL SELECT ");
-	AppendColumns(buf, NULL, spec->keys);
-	appendStringInfoString(buf, ", ");
-	AppendColumns(buf, NULL, spec->sequence);
+	AppendKeysAndSequence(buf, NULL, spec);
 	foreach(lc, spec->values)
 		appendStringInfo(buf, ", %s", Q(((MergeColumn *) lfirst(lc))->name));
 	appendStringInfoString(buf, ", \"__m_del\" FROM \"__new\"\n),\n");
@@ -715,15 +710,11 @@ AppendScd2(StringInfo buf, const MergeSpec *spec)
 	appendStringInfoString(buf, ") RETURNING 1\n),\n");
 
 	appendStringInfo(buf, "\"__ins\" AS (\n  INSERT INTO %s (", t);
-	AppendColumns(buf, NULL, spec->keys);
-	appendStringInfoString(buf, ", ");
-	AppendColumns(buf, NULL, spec->sequence);
+	AppendKeysAndSequence(buf, NULL, spec);
 	foreach(lc, spec->values)
 		appendStringInfo(buf, ", %s", Q(((MergeColumn *) lfirst(lc))->name));
 	appendStringInfoString(buf, ", \"_valid_from\", \"_valid_to\") SELECT ");
-	AppendColumns(buf, "\"__v\"", spec->keys);
-	appendStringInfoString(buf, ", ");
-	AppendColumns(buf, "\"__v\"", spec->sequence);
+	AppendKeysAndSequence(buf, "\"__v\"", spec);
 	foreach(lc, spec->values)
 		appendStringInfo(buf, ", \"__v\".%s", Q(((MergeColumn *) lfirst(lc))->name));
 	appendStringInfo(buf, ", \"__v\".\"_valid_from\", \"__v\".\"_valid_to\"\n  FROM \"__want\" AS \"__v\" "
@@ -846,18 +837,12 @@ MergeStreamSql(const MergeSpec *spec)
 	AppendOrder(&buf, NULL, spec->sequence, "DESC");
 	appendStringInfo(&buf, " LIMIT 1) THEN NOT medallion._merge_tally(4, 1)\n"
 					 "    WHEN \"__b\".%s IS NOT NULL AND ", k1);
-	AppendRow(&buf, "\"__b\"", spec->sequence);
-	appendStringInfoString(&buf, " > ");
-	AppendRow(&buf, "\"__y\"", spec->sequence);
+	AppendCompare(&buf, "\"__b\"", " > ", "\"__y\"", spec->sequence);
 	appendStringInfo(&buf, " THEN NOT medallion._merge_tally(4, 1)\n    WHEN \"__b\".%s IS NOT NULL AND ", k1);
-	AppendRow(&buf, "\"__b\"", spec->sequence);
-	appendStringInfoString(&buf, " = ");
-	AppendRow(&buf, "\"__y\"", spec->sequence);
+	AppendCompare(&buf, "\"__b\"", " = ", "\"__y\"", spec->sequence);
 	appendStringInfo(&buf, " THEN NOT medallion._merge_tally(3, 1)\n"
 					 "    WHEN \"__y\".\"__m_del\" OR \"__b\".%s IS NOT NULL THEN medallion._merge_stash(1, ROW(", k1);
-	AppendColumns(&buf, "\"__y\"", spec->keys);
-	appendStringInfoString(&buf, ", ");
-	AppendColumns(&buf, "\"__y\"", spec->sequence);
+	AppendKeysAndSequence(&buf, "\"__y\"", spec);
 	appendStringInfo(&buf, ", \"__y\".\"__m_del\", \"__b\".%s IS NOT NULL))\n    ELSE true END", k1);
 	AppendMergeActions(&buf, spec);
 	return buf.data;
@@ -879,18 +864,13 @@ AppendTypedColumns(StringInfo buf, List *cols)
 
 /*
  * MergeTombstoneSql returns the statement that keeps the tombstones after
- * MergeStreamSql: a delete that went records (or advances) its key's
- * tombstone, an upsert that went drops it.  The streaming statement saw
- * whether the key had a tombstone, and nothing else writes them meanwhile
- * (the merge holds the state table's ExclusiveLock; expiry's DELETE needs
- * RowExclusiveLock): a plain INSERT, UPDATE or DELETE each.  DISTINCT ON:
- * one row per key even if the executor rechecked a winner.
+ * MergeStreamSql, from the winners it stashed (AppendTombstoneUpkeep).
+ * DISTINCT ON: one row per key even if the executor rechecked a winner.
  */
 char *
 MergeTombstoneSql(const MergeSpec *spec)
 {
 	StringInfoData buf;
-	ListCell   *lc;
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "WITH \"__g\" AS MATERIALIZED (\n  SELECT DISTINCT ON (");
@@ -902,33 +882,9 @@ MergeTombstoneSql(const MergeSpec *spec)
 	AppendColumns(&buf, NULL, spec->keys);
 	appendStringInfoString(&buf, ", ");
 	AppendOrder(&buf, NULL, spec->sequence, "DESC");
-	appendStringInfo(&buf, "\n),\n\"__tomb\" AS (\n  INSERT INTO %s (", spec->state_sql);
-	AppendColumns(&buf, NULL, spec->keys);
-	appendStringInfoString(&buf, ", ");
-	AppendColumns(&buf, NULL, spec->sequence);
-	appendStringInfoString(&buf, ") SELECT ");
-	AppendColumns(&buf, NULL, spec->keys);
-	appendStringInfoString(&buf, ", ");
-	AppendColumns(&buf, NULL, spec->sequence);
-	appendStringInfoString(&buf, " FROM \"__g\" WHERE \"__m_del\" AND NOT \"__m_tombed\"\n),\n");
-	appendStringInfo(&buf, "\"__retomb\" AS (\n  UPDATE %s AS \"__b\" SET ", spec->state_sql);
-	foreach(lc, spec->sequence)
-		appendStringInfo(&buf, "%s = \"__g\".%s, ", Q(((MergeColumn *) lfirst(lc))->name),
-						 Q(((MergeColumn *) lfirst(lc))->name));
-	appendStringInfoString(&buf, "\"_deleted_at\" = pg_catalog.now() FROM \"__g\"\n"
-						   "  WHERE \"__g\".\"__m_del\" AND \"__g\".\"__m_tombed\" AND ");
-	AppendEqual(&buf, "\"__b\"", "\"__g\"", spec->keys);
-	appendStringInfoString(&buf, " AND ");
-	AppendRow(&buf, "\"__b\"", spec->sequence);
-	appendStringInfoString(&buf, " < ");
-	AppendRow(&buf, "\"__g\"", spec->sequence);
-	appendStringInfo(&buf, "\n)\nDELETE FROM %s AS \"__b\" USING \"__g\"\n"
-					 "WHERE NOT \"__g\".\"__m_del\" AND \"__g\".\"__m_tombed\" AND ", spec->state_sql);
-	AppendEqual(&buf, "\"__b\"", "\"__g\"", spec->keys);
-	appendStringInfoString(&buf, " AND ");
-	AppendRow(&buf, "\"__b\"", spec->sequence);
-	appendStringInfoString(&buf, " < ");
-	AppendRow(&buf, "\"__g\"", spec->sequence);
+	appendStringInfoString(&buf, "\n),\n");
+	AppendTombstoneUpkeep(&buf, spec, "\"__g\"");
+	appendStringInfoString(&buf, "\nSELECT 1");
 	return buf.data;
 }
 
