@@ -74,6 +74,7 @@ extern int	medallion_retention_s;
 extern bool medallion_logical_worker;
 extern int	medallion_pull_interval_ms;
 extern int	medallion_min_retention_s;
+extern bool medallion_merge_streaming;
 
 /* catalog.c */
 extern char *RelationDisplayName(Oid relid);

@@ -45,8 +45,8 @@ BEGIN
 END $$;
 
 -- prop_apply applies every batch in a random order, then everything again; returns the second call's counts.
--- SCD1 streams the batch into the MERGE unless a truncate rule is given: whole => true gives one that
--- never matches, so the same seeds also check the statement that reads the batch as a whole.
+-- SCD1 streams the batch into the MERGE unless pg_medallion.merge_streaming is off: whole => true
+-- turns it off, so the same seeds also check the statement that reads the batch as a whole.
 CREATE FUNCTION prop_apply(target regclass, scd int, whole boolean)
 RETURNS TABLE(inserted bigint, updated bigint, deleted bigint, unchanged bigint, stale_skipped bigint,
               rejected bigint) LANGUAGE plpgsql AS $$
@@ -55,11 +55,11 @@ DECLARE
 	c record;
 	expected bigint;
 BEGIN
+	PERFORM set_config('pg_medallion.merge_streaming', (NOT whole)::text, true);
 	FOR b IN SELECT d.batch FROM (SELECT DISTINCT batch FROM prop_changes) d ORDER BY random() LOOP
 		PERFORM set_config('prop.batch', b::text, true);
 		SELECT * INTO c FROM medallion.apply_changes(target, 'prop_source', '{id}', '{seq,tie}',
 			delete_when => $d$op = 'D'$d$, except_columns => '{op}', scd_type => scd,
-			truncate_when => CASE WHEN whole THEN 'false' END,
 			track_history_columns => CASE WHEN scd = 2 THEN '{val}'::text[] END);
 		SELECT count(*) INTO expected FROM prop_changes WHERE batch = b;
 		IF scd = 1 AND c.inserted + c.updated + c.deleted + c.unchanged + c.stale_skipped + c.rejected <> expected THEN
@@ -69,7 +69,6 @@ BEGIN
 	PERFORM set_config('prop.batch', '0', true);
 	RETURN QUERY SELECT * FROM medallion.apply_changes(target, 'prop_source', '{id}', '{seq,tie}',
 		delete_when => $d$op = 'D'$d$, except_columns => '{op}', scd_type => scd,
-		truncate_when => CASE WHEN whole THEN 'false' END,
 		track_history_columns => CASE WHEN scd = 2 THEN '{val}'::text[] END);
 END $$;
 

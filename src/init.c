@@ -27,6 +27,7 @@ int			medallion_retention_s = 7 * 24 * 3600;
 bool		medallion_logical_worker = false;
 int			medallion_pull_interval_ms = 200;
 int			medallion_min_retention_s = 3600;
+bool		medallion_merge_streaming = true;
 
 void		_PG_init(void);
 
@@ -97,6 +98,13 @@ _PG_init(void)
 							200, 10, 60000,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_medallion.merge_streaming",
+							 "Lets apply_changes (SCD1) stream the sorted batch into its MERGE.",
+							 "Off: every merge reads the batch as a whole, in one statement (slower; same result).",
+							 &medallion_merge_streaming,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_medallion");
 
 	CaptureCacheInit();

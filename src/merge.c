@@ -579,8 +579,8 @@ BuildSpec(const MergeArgs *args)
 	 * read back through a column definition list, so every source column
 	 * needs a nameable type.
 	 */
-	spec->streaming = spec->scd_type == 1 && !spec->pair_preimages && args->truncate_when == NULL &&
-		strcmp(spec->truncate_expr, "false") == 0;
+	spec->streaming = medallion_merge_streaming && spec->scd_type == 1 && !spec->pair_preimages &&
+		args->truncate_when == NULL && strcmp(spec->truncate_expr, "false") == 0;
 	for (i = 0; i < src->natts; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(src, i);
@@ -677,7 +677,8 @@ PlanKey(const MergeArgs *a, FunctionCallInfo fcinfo)
 	size_t		i;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "%u|%d|%d", a->target, a->scd_type, a->ignore_null_updates);
+	appendStringInfo(&buf, "%u|%d|%d|%d", a->target, a->scd_type, a->ignore_null_updates,
+					 medallion_merge_streaming);
 	for (i = 0; i < lengthof(option_args); i++)
 	{
 		int			n = option_args[i];
