@@ -229,6 +229,14 @@ CREATE TABLE silver.strict (id int PRIMARY KEY, seq int, v text NOT NULL);
 SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.strict', 'SELECT * FROM (VALUES (1, 1, NULL::text), (NULL, 1, ''x'')) v(id, seq, v)', '{id}', '{seq}')$$);
 SELECT count(*) AS strict_rows, (SELECT count(*) FROM medallion.quarantine WHERE target = 'silver.strict'::regclass) AS quarantined
 FROM silver.strict;
+-- The same when it fails in the rows set aside (a conflict falls back to a row the target refuses).
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.strict', 'SELECT * FROM (VALUES (3, 1, ''ok''), (2, 1, ''a''), (2, 1, ''b''), (2, 0, NULL)) v(id, seq, v)', '{id}', '{seq}')$$);
+SELECT count(*) AS strict_rows, (SELECT count(*) FROM medallion.quarantine WHERE target = 'silver.strict'::regclass) AS quarantined,
+	(SELECT count(*) FROM medallion.apply_target WHERE target = 'silver.strict'::regclass) AS registered
+FROM silver.strict;
+-- The helpers of the streaming merge work only inside one.
+SELECT expect_error($$SELECT medallion._merge_stash(0, ROW(1, 2))$$);
+SELECT expect_error($$SELECT * FROM medallion._merge_stashed(0) AS s(a int)$$);
 SELECT count(*) = :items_before AS items_unchanged FROM silver.items;
 
 -- 10. Privileges: merging needs SELECT, INSERT, UPDATE and DELETE on the target; only its owner drops state.
