@@ -769,10 +769,12 @@ AppendWindowSame(StringInfo buf, const MergeSpec *spec, const char *fetch, const
 
 /*
  * MergeStreamSql returns the streaming SCD1 statement, used when the batch
- * cannot hold truncates (no truncate rule).  The sorted batch flows through
- * one window pass straight into the MERGE, never copied: a plain table
- * source is read, sorted and merged in one pipeline.  Each row is routed
- * by one CASE in the MERGE's source:
+ * cannot hold truncates (no truncate rule).  The batch is read (rows
+ * counted as read: tally 6), sorted by key, sequence and content so exact
+ * copies collapse (AppendCopyKey), and flows through one window pass
+ * straight into the MERGE, never copied: a plain table source is read,
+ * sorted and merged in one pipeline.  Each row is routed by one CASE in
+ * the MERGE's source:
  *
  *   - a row of a key whose newest change is not a single valid change
  *     (a NULL sequence, another change with the same sequence, or a NULL
@@ -786,10 +788,11 @@ AppendWindowSame(StringInfo buf, const MergeSpec *spec, const char *fetch, const
  *     upsert over a tombstone, is stashed with _merge_stash(1, ...) for
  *     MergeTombstoneSql, which keeps the tombstones after this statement.
  *
- * A key is either merged here or set aside whole, so the two statements
- * never decide about the same key's winner.  The "top is clean" test reads
- * the window's first rows: the first sequence has no NULL, and the second
- * row (the frame includes the first row's peers) has another sequence.
+ * A key's winner is decided here or, for a key set aside whole, after:
+ * never both.  Older rows set aside from a key merged here end stale or
+ * rejected after.  The "top is clean" test reads the window's first rows:
+ * the first sequence has no NULL, and the second row (the frame includes
+ * the first row's peers) has another sequence.
  */
 char *
 MergeStreamSql(const MergeSpec *spec)
