@@ -30,8 +30,8 @@
  * pipes the sorted batch into the MERGE without copying it and sets aside
  * the few rows that need the whole-batch treatment; two statements after
  * it keep the tombstones (MergeTombstoneSql) and merge the rows set aside
- * (MergeStatementSql over MergeDeferredSource).  Its keys and theirs are
- * disjoint.
+ * (MergeStatementSql over MergeDeferredSource).  A key's winner is decided
+ * by one of the two merges, never both.
  *
  * Data-modifying CTEs of one statement must not touch the same row twice;
  * each CTE below works on a disjoint set of keys, said next to it.
@@ -195,6 +195,26 @@ AppendOk(StringInfo buf, const MergeSpec *spec, const char *alias)
 	appendStringInfoString(buf, ") IN (SELECT * FROM \"__conflict\")))");
 }
 
+/* AppendSourceColumns appends every source column of "__s", the applied ones cast to the target's types. */
+static void
+AppendSourceColumns(StringInfo buf, const MergeSpec *spec)
+{
+	ListCell   *lc;
+
+	foreach(lc, spec->source_columns)
+	{
+		const char *name = lfirst(lc);
+		MergeColumn *c = FindApplied(spec, name);
+
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoString(buf, ", ");
+		if (c)
+			appendStringInfo(buf, "CAST(\"__s\".%s AS %s) AS %s", Q(name), c->type_sql, Q(name));
+		else
+			appendStringInfo(buf, "\"__s\".%s", Q(name));
+	}
+}
+
 /*
  * AppendCopyKey appends what makes two changes of the batch exact copies,
  * for DISTINCT ON (sorted: with the sequence descending, for its ORDER
@@ -272,18 +292,7 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 		AppendCopyKey(buf, spec, false);
 		appendStringInfoString(buf, ") ");
 	}
-	foreach(lc, spec->source_columns)
-	{
-		const char *name = lfirst(lc);
-		MergeColumn *c = FindApplied(spec, name);
-
-		if (foreach_current_index(lc) > 0)
-			appendStringInfoString(buf, ", ");
-		if (c)
-			appendStringInfo(buf, "CAST(\"__s\".%s AS %s) AS %s", Q(name), c->type_sql, Q(name));
-		else
-			appendStringInfo(buf, "\"__s\".%s", Q(name));
-	}
+	AppendSourceColumns(buf, spec);
 	appendStringInfo(buf, ",\n    COALESCE((%s), false) AS \"__m_del\", COALESCE((%s), false) AS \"__m_trunc\"\n"
 					 "  FROM %s AS \"__s\"",
 					 spec->delete_expr, spec->truncate_expr, from);
@@ -816,18 +825,7 @@ MergeStreamSql(const MergeSpec *spec)
 	appendStringInfoString(&buf, ") AS \"__m_topbad\"\n  FROM (SELECT DISTINCT ON (");
 	AppendCopyKey(&buf, spec, false);
 	appendStringInfoString(&buf, ") ");
-	foreach(lc, spec->source_columns)
-	{
-		const char *name = lfirst(lc);
-		MergeColumn *c = FindApplied(spec, name);
-
-		if (foreach_current_index(lc) > 0)
-			appendStringInfoString(&buf, ", ");
-		if (c)
-			appendStringInfo(&buf, "CAST(\"__s\".%s AS %s) AS %s", Q(name), c->type_sql, Q(name));
-		else
-			appendStringInfo(&buf, "\"__s\".%s", Q(name));
-	}
+	AppendSourceColumns(&buf, spec);
 	appendStringInfo(&buf, ",\n    COALESCE((%s), false) AS \"__m_del\" FROM %s AS \"__s\"\n"
 					 "    WHERE medallion._merge_tally(6, 1)\n    ORDER BY ", spec->delete_expr, spec->source_from);
 	AppendCopyKey(&buf, spec, true);
