@@ -646,6 +646,13 @@ AS 'MODULE_PATHNAME', 'medallion_merge_ordinal';
 COMMENT ON FUNCTION medallion._merge_ordinal() IS
 	'Internal: a number unique within the session, which keeps rows apart in apply_changes';
 
+CREATE FUNCTION medallion._merge_place(VARIADIC "any")
+RETURNS integer
+LANGUAGE C IMMUTABLE WINDOW
+AS 'MODULE_PATHNAME', 'medallion_merge_place';
+COMMENT ON FUNCTION medallion._merge_place("any") IS
+	'Internal window function of apply_changes: 0 the newest clean change of its key, 1 an older clean one, 2 set aside';
+
 CREATE FUNCTION medallion._merge_stash(kind integer, "row" record)
 RETURNS boolean
 LANGUAGE C VOLATILE COST 1000

@@ -237,6 +237,18 @@ FROM silver.strict;
 -- The helpers of the streaming merge work only inside one.
 SELECT expect_error($$SELECT medallion._merge_stash(0, ROW(1, 2))$$);
 SELECT expect_error($$SELECT * FROM medallion._merge_stashed(0) AS s(a int)$$);
+SELECT expect_error($$SELECT medallion._merge_place(1)$$);
+-- Its window function places each change in its key: 0 newest and clean, 1 older and clean, 2 set
+-- aside (the newest has a NULL or shared sequence: the whole key; an older one with a NULL or shared one).
+SELECT k, s, t, medallion._merge_place(s, t) OVER (PARTITION BY k ORDER BY s DESC, t DESC) AS place
+FROM (VALUES (1, 5, 1),
+             (2, 5, 1), (2, 4, 1), (2, 3, 1),
+             (3, 5, 1), (3, 5, 1), (3, 3, 1),
+             (4, NULL, 1), (4, 4, 1),
+             (5, 9, 1), (5, 4, 1), (5, 4, 1), (5, 2, 1),
+             (6, 5, 1), (6, 5, 2),
+             (7, 9, 1), (7, 4, NULL), (7, 3, 1)) AS v(k, s, t)
+ORDER BY k, s DESC, t DESC;
 SELECT count(*) = :items_before AS items_unchanged FROM silver.items;
 
 -- 10. Privileges: merging needs SELECT, INSERT, UPDATE and DELETE on the target; only its owner drops state.

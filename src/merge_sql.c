@@ -753,30 +753,6 @@ AppendScd2(StringInfo buf, const MergeSpec *spec)
 }
 
 /*
- * AppendWindowSame appends "every sequence column of the row given by
- * `fetch` (a window function over "__k") equals the one of `other`" as
- * COALESCE(..., false); both are formats applied to "__x"."column".
- */
-static void
-AppendWindowSame(StringInfo buf, const MergeSpec *spec, const char *fetch, const char *other)
-{
-	ListCell   *lc;
-
-	appendStringInfoString(buf, "COALESCE(");
-	foreach(lc, spec->sequence)
-	{
-		char	   *col = psprintf("\"__x\".%s", Q(((MergeColumn *) lfirst(lc))->name));
-
-		if (foreach_current_index(lc) > 0)
-			appendStringInfoString(buf, " AND ");
-		appendStringInfo(buf, fetch, col);
-		appendStringInfoString(buf, " OVER \"__k\" = ");
-		appendStringInfo(buf, other, col);
-	}
-	appendStringInfoString(buf, ", false)");
-}
-
-/*
  * MergeStreamSql returns the streaming SCD1 statement, used when the batch
  * cannot hold truncates (no truncate rule).  The batch is read (rows
  * counted as read: tally 6), sorted by key, sequence and content so exact
@@ -799,9 +775,9 @@ AppendWindowSame(StringInfo buf, const MergeSpec *spec, const char *fetch, const
  *
  * A key's winner is decided here or, for a key set aside whole, after:
  * never both.  Older rows set aside from a key merged here end stale or
- * rejected after.  The "top is clean" test reads the window's first rows:
- * the first sequence has no NULL, and the second row (the frame includes
- * the first row's peers) has another sequence.
+ * rejected after.  Where a row stands in its key (newest and clean,
+ * older and clean, or set aside) comes from one window function,
+ * medallion._merge_place (merge_place.c).
  */
 char *
 MergeStreamSql(const MergeSpec *spec)
@@ -810,19 +786,12 @@ MergeStreamSql(const MergeSpec *spec)
 	ListCell   *lc;
 	const char *k1 = Q(((MergeColumn *) linitial(spec->keys))->name);
 
-	/* Sequences compare column by column here: cheaper in a window than building ROWs. */
+	/* The window's one function places each row in its key (merge_place.c). */
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "MERGE INTO %s AS \"__t\"\nUSING (\n  SELECT \"__y\".* FROM (SELECT \"__x\".*,\n"
-					 "    pg_catalog.row_number() OVER \"__k\" AS \"__m_rn\",\n    ", spec->target_sql);
-	AppendWindowSame(&buf, spec, "pg_catalog.lag(%s)", "%s");
-	appendStringInfoString(&buf, " OR ");
-	AppendWindowSame(&buf, spec, "pg_catalog.lead(%s)", "%s");
-	appendStringInfoString(&buf, " AS \"__m_dup\",\n    (");
-	foreach(lc, spec->sequence)
-		appendStringInfo(&buf, "pg_catalog.first_value(\"__x\".%s) OVER \"__k\" IS NULL OR ",
-						 Q(((MergeColumn *) lfirst(lc))->name));
-	AppendWindowSame(&buf, spec, "pg_catalog.nth_value(%s, 2)", "pg_catalog.first_value(%s) OVER \"__k\"");
-	appendStringInfoString(&buf, ") AS \"__m_topbad\"\n  FROM (SELECT DISTINCT ON (");
+					 "    medallion._merge_place(", spec->target_sql);
+	AppendColumns(&buf, "\"__x\"", spec->sequence);
+	appendStringInfoString(&buf, ") OVER \"__k\" AS \"__m_place\"\n  FROM (SELECT DISTINCT ON (");
 	AppendCopyKey(&buf, spec, false);
 	appendStringInfoString(&buf, ") ");
 	AppendSourceColumns(&buf, spec);
@@ -839,14 +808,12 @@ MergeStreamSql(const MergeSpec *spec)
 	/* Set aside: the key's newest change is not clean, or an older row may be rejected. */
 	appendStringInfoString(&buf, "\n  WHERE CASE WHEN ");
 	AppendAnyNull(&buf, "\"__y\"", spec->keys);
-	appendStringInfoString(&buf, " OR \"__y\".\"__m_topbad\" OR (\"__y\".\"__m_rn\" > 1 AND (\"__y\".\"__m_dup\" OR ");
-	AppendAnyNull(&buf, "\"__y\"", spec->sequence);
-	appendStringInfoString(&buf, "))\n    THEN NOT medallion._merge_stash(0, ROW(");
+	appendStringInfoString(&buf, " OR \"__y\".\"__m_place\" = 2\n    THEN NOT medallion._merge_stash(0, ROW(");
 	foreach(lc, spec->source_columns)
 		appendStringInfo(&buf, "\"__y\".%s, ", Q(lfirst(lc)));
 	appendStringInfoString(&buf, "\"__y\".\"__m_del\"))\n");
 	/* Superseded within the batch. */
-	appendStringInfoString(&buf, "    WHEN \"__y\".\"__m_rn\" > 1 THEN NOT medallion._merge_tally(4, 1)\n    WHEN ");
+	appendStringInfoString(&buf, "    WHEN \"__y\".\"__m_place\" = 1 THEN NOT medallion._merge_tally(4, 1)\n    WHEN ");
 	/* At or before the stored truncate marker (left by calls with a truncate rule). */
 	AppendRow(&buf, "\"__y\"", spec->sequence);
 	appendStringInfoString(&buf, " <= (SELECT ");
