@@ -234,6 +234,15 @@ SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.strict', 'SE
 SELECT count(*) AS strict_rows, (SELECT count(*) FROM medallion.quarantine WHERE target = 'silver.strict'::regclass) AS quarantined,
 	(SELECT count(*) FROM medallion.apply_target WHERE target = 'silver.strict'::regclass) AS registered
 FROM silver.strict;
+-- A stored source's streaming statement is planned without hash joins; the setting ends with it,
+-- on success and on error alike.
+CREATE TABLE staging.strict_rows (id int, seq int, v text);
+INSERT INTO staging.strict_rows VALUES (4, 1, 'four');
+SELECT inserted FROM medallion.apply_changes('silver.strict', 'staging.strict_rows', '{id}', '{seq}');
+SELECT current_setting('enable_hashjoin') AS hashjoin_after_merge;
+INSERT INTO staging.strict_rows VALUES (5, 1, NULL);
+SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.strict', 'staging.strict_rows', '{id}', '{seq}')$$);
+SELECT current_setting('enable_hashjoin') AS hashjoin_after_error, count(*) AS strict_rows FROM silver.strict;
 -- The helpers of the streaming merge work only inside one.
 SELECT expect_error($$SELECT medallion._merge_stash(0, ROW(1, 2))$$);
 SELECT expect_error($$SELECT * FROM medallion._merge_stashed(0) AS s(a int)$$);
