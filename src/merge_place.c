@@ -20,8 +20,9 @@
  *
  * Built-in window functions give this as row_number, lag, lead,
  * first_value and nth_value per sequence column; one C function reads the
- * previous and the next row once and remembers the key's verdict for its
- * later rows, which costs a third of those (bench merge_instructions).
+ * next row (and, past a key's first row, the previous one) and remembers
+ * the key's verdict for its later rows.  On the 1M-change bench batch the
+ * window pass went from +0.45 s over the sort to +0.30 s.
  * Sequences compare column by column with each type's default equality
  * and each argument's collation; a NULL is equal to nothing, as with `=`.
  *
