@@ -44,7 +44,7 @@ typedef struct MergeSpec
 	bool		pair_preimages; /* feed source: drop pre-images of key-preserving updates */
 	bool		ignore_null_updates;
 	bool		streaming;		/* SCD1 without truncates: MergeStreamSql, see merge_sql.c */
-	bool		source_is_stored;	/* a table, matview or foreign table: no joins of its own */
+	bool		source_joins_nothing;	/* one table, function or VALUES list, no joins (DescribeSource) */
 } MergeSpec;
 
 /* merge.c */

@@ -234,12 +234,18 @@ SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.strict', 'SE
 SELECT count(*) AS strict_rows, (SELECT count(*) FROM medallion.quarantine WHERE target = 'silver.strict'::regclass) AS quarantined,
 	(SELECT count(*) FROM medallion.apply_target WHERE target = 'silver.strict'::regclass) AS registered
 FROM silver.strict;
--- A stored source's streaming statement is planned without hash joins; the setting ends with it,
--- on success and on error alike.
+-- A join-free source's streaming statement is planned without hash joins: the setting is over
+-- before the statement runs (the target's triggers plan with the session's settings), and after
+-- the call, on success and on error alike.
 CREATE TABLE staging.strict_rows (id int, seq int, v text);
 INSERT INTO staging.strict_rows VALUES (4, 1, 'four');
+CREATE TABLE staging.trigger_saw (hashjoin text);
+CREATE FUNCTION staging.note_setting() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO staging.trigger_saw VALUES (current_setting('enable_hashjoin')); RETURN NEW; END $$;
+CREATE TRIGGER note_setting BEFORE INSERT ON silver.strict FOR EACH ROW EXECUTE FUNCTION staging.note_setting();
 SELECT inserted FROM medallion.apply_changes('silver.strict', 'staging.strict_rows', '{id}', '{seq}');
-SELECT current_setting('enable_hashjoin') AS hashjoin_after_merge;
+SELECT current_setting('enable_hashjoin') AS hashjoin_after_merge, (SELECT array_agg(hashjoin) FROM staging.trigger_saw) AS trigger_saw;
+DROP TRIGGER note_setting ON silver.strict;
 INSERT INTO staging.strict_rows VALUES (5, 1, NULL);
 SELECT expect_error($$SELECT * FROM medallion.apply_changes('silver.strict', 'staging.strict_rows', '{id}', '{seq}')$$);
 SELECT current_setting('enable_hashjoin') AS hashjoin_after_error, count(*) AS strict_rows FROM silver.strict;

@@ -37,6 +37,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
+#include "parser/parsetree.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/plancache.h"
@@ -105,7 +106,7 @@ typedef struct MergePlan
 	SPIPlanPtr	plan;
 	SPIPlanPtr	tombstone_plan; /* streaming only: MergeTombstoneSql */
 	SPIPlanPtr	deferred_plan;	/* streaming only: MergeStatementSql over the rows set aside */
-	bool		sorted_lookups; /* streaming over a stored source: no hash joins, see ExecuteStreaming */
+	bool		sorted_lookups; /* streaming over a join-free source: planned without hash joins */
 	bool		valid;
 } MergePlan;
 
@@ -243,15 +244,10 @@ ParseOrExplain(const char *sql, const char *argname, const char *given)
 	return parsed;
 }
 
-/*
- * SourceFromItem returns the FROM item of a source: a parenthesised single
- * SELECT or a quoted relation.  *stored says whether it is a relation that
- * stores its rows (no view or query: nothing joins inside it).
- */
+/* SourceFromItem returns the FROM item of a source: a parenthesised single SELECT or a quoted relation. */
 static char *
-SourceFromItem(const char *source, bool *stored)
+SourceFromItem(const char *source)
 {
-	*stored = false;
 	if (IsSelectQuery(source))
 	{
 		char	   *query = pstrdup(source);
@@ -280,15 +276,6 @@ SourceFromItem(const char *source, bool *stored)
 					(errcode(ERRCODE_UNDEFINED_TABLE),
 					 errmsg("source \"%s\" is neither a table or view nor a query", source),
 					 errhint("Pass a table or view name, or a query starting with SELECT, WITH, VALUES or TABLE.")));
-		switch (get_rel_relkind(relid))
-		{
-			case RELKIND_RELATION:
-			case RELKIND_PARTITIONED_TABLE:
-			case RELKIND_MATVIEW:
-			case RELKIND_FOREIGN_TABLE:
-				*stored = true;
-				break;
-		}
 		return RelationDisplayName(relid);
 	}
 }
@@ -317,9 +304,40 @@ CheckExpression(const char *sql, const char *argname)
 				 errhint("Write a condition over the source's columns, e.g. op = 'D'.")));
 }
 
-/* DescribeSource returns the source's result columns without running it. */
+/*
+ * QueryJoinsNothing says whether a (rewritten) source query reads a single
+ * table, function or VALUES list, through any number of views or
+ * subqueries in FROM, without joins, sublinks, CTEs or set operations.
+ */
+static bool
+QueryJoinsNothing(const Query *query)
+{
+	RangeTblEntry *rte;
+
+	if (query->setOperations != NULL || query->cteList != NIL || query->hasSubLinks ||
+		query->jointree == NULL || list_length(query->jointree->fromlist) != 1 ||
+		!IsA(linitial(query->jointree->fromlist), RangeTblRef))
+		return false;
+	rte = rt_fetch(((RangeTblRef *) linitial(query->jointree->fromlist))->rtindex, query->rtable);
+	switch (rte->rtekind)
+	{
+		case RTE_RELATION:
+		case RTE_FUNCTION:
+		case RTE_VALUES:
+			return true;
+		case RTE_SUBQUERY:
+			return QueryJoinsNothing(rte->subquery);
+		default:
+			return false;
+	}
+}
+
+/*
+ * DescribeSource returns the source's result columns without running it;
+ * *joins_nothing says whether it is join-free (QueryJoinsNothing).
+ */
 static TupleDesc
-DescribeSource(const char *from_item)
+DescribeSource(const char *from_item, bool *joins_nothing)
 {
 	char	   *sql = psprintf("SELECT * FROM %s AS \"__s\"", from_item);
 	SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
@@ -333,6 +351,7 @@ DescribeSource(const char *from_item)
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("source returns no rows"),
 				 errhint("Pass a SELECT query.")));
+	*joins_nothing = list_length(ps->query_list) == 1 && QueryJoinsNothing(linitial(ps->query_list));
 	return CreateTupleDescCopy(ps->resultDesc);
 }
 
@@ -493,8 +512,8 @@ BuildSpec(const MergeArgs *args)
 	spec->target_sql = RelationDisplayName(args->target);
 	spec->scd_type = args->scd_type;
 	spec->ignore_null_updates = args->ignore_null_updates;
-	spec->source_from = SourceFromItem(args->source, &spec->source_is_stored);
-	src = DescribeSource(spec->source_from);
+	spec->source_from = SourceFromItem(args->source);
+	src = DescribeSource(spec->source_from, &spec->source_joins_nothing);
 	for (i = 0; i < src->natts; i++)
 		if (!TupleDescAttr(src, i)->attisdropped)
 			spec->source_columns = lappend(spec->source_columns, pstrdup(NameStr(TupleDescAttr(src, i)->attname)));
@@ -727,9 +746,9 @@ FreePlans(MergePlan *p)
 
 /* PrepareKept prepares one statement of a merge ($1 = the target) and keeps it. */
 static SPIPlanPtr
-PrepareKept(const MergeSpec *spec, const char *sql)
+PrepareKept(const MergeSpec *spec, const char *sql, int cursor_options)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, 1, (Oid[]) {REGCLASSOID});
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, 1, (Oid[]) {REGCLASSOID}, cursor_options);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare of the merge failed: %s", SPI_result_code_string(SPI_result));
@@ -788,14 +807,15 @@ GetMergePlan(const MergeArgs *args, FunctionCallInfo fcinfo)
 	{
 		MergeSpec	deferred = *spec;
 
-		plan = PrepareKept(spec, MergeStreamSql(spec));
-		tombstone_plan = PrepareKept(spec, MergeTombstoneSql(spec));
+		/* Generic: ExecuteStreaming plans it before running it (its $1 is unused). */
+		plan = PrepareKept(spec, MergeStreamSql(spec), CURSOR_OPT_GENERIC_PLAN);
+		tombstone_plan = PrepareKept(spec, MergeTombstoneSql(spec), 0);
 		deferred.source_from = MergeDeferredSource(spec);
 		deferred.delete_expr = "\"__s\".\"__m_d\"";
-		deferred_plan = PrepareKept(spec, MergeStatementSql(&deferred));
+		deferred_plan = PrepareKept(spec, MergeStatementSql(&deferred), 0);
 	}
 	else
-		plan = PrepareKept(spec, MergeStatementSql(spec));
+		plan = PrepareKept(spec, MergeStatementSql(spec), 0);
 
 	old = MemoryContextSwitchTo(merge_plan_context);
 	if (entry == NULL && list_length(merge_plans) >= MERGE_PLAN_LIMIT)
@@ -820,7 +840,7 @@ GetMergePlan(const MergeArgs *args, FunctionCallInfo fcinfo)
 	entry->plan = plan;
 	entry->tombstone_plan = tombstone_plan;
 	entry->deferred_plan = deferred_plan;
-	entry->sorted_lookups = spec->streaming && spec->source_is_stored;
+	entry->sorted_lookups = spec->streaming && spec->source_joins_nothing;
 	entry->valid = true;
 	return entry;
 }
@@ -1057,6 +1077,8 @@ ExecuteStreaming(MergePlan *mp, Datum target_arg, int64 *counts)
 	memset(merge_stash, 0, sizeof(merge_stash));
 	PG_TRY();
 	{
+		CachedPlan *cplan = NULL;
+
 		merge_stash_phase = STASH_FILLING;
 
 		/*
@@ -1065,17 +1087,24 @@ ExecuteStreaming(MergePlan *mp, Datum target_arg, int64 *counts)
 		 * probes, for a small batch) read them in that order.  The planner,
 		 * misled by the filters' default selectivities, picks a hash join
 		 * for the tombstones, which costs ~15% of a re-applied batch
-		 * (bench merge_reapply).  Only for a stored source: a view's or a
-		 * query's own joins keep every join method.  Planning happens at
-		 * execution (generic or custom plan), so the setting is in force
-		 * there, like a function's SET clause.
+		 * (bench merge_reapply).  So the statement is planned without hash
+		 * joins when the source joins nothing itself (a view's or a query's
+		 * own joins keep every join method).  Only planned so: the setting
+		 * is over before it runs, so queries planned while it runs (the
+		 * target's triggers) do not inherit it.  Should an invalidation
+		 * arrive in between, it is replanned as usual: slower, not wrong.
 		 */
-		guc_level = NewGUCNestLevel();
 		if (mp->sorted_lookups)
+		{
+			guc_level = NewGUCNestLevel();
 			(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
 									 GUC_ACTION_SAVE, true, 0, false);
+			cplan = SPI_plan_get_cached_plan(mp->plan);
+			AtEOXact_GUC(true, guc_level);
+		}
 		rc = ExecuteTallied(mp->plan, target_arg);
-		AtEOXact_GUC(true, guc_level);
+		if (cplan != NULL)
+			ReleaseCachedPlan(cplan, CurrentResourceOwner);
 		if (rc != SPI_OK_MERGE)
 			elog(ERROR, "the merge statement returned %s", SPI_result_code_string(rc));
 		memcpy(counts, merge_tally, sizeof(int64) * MERGE_RESULT_COLUMNS);
