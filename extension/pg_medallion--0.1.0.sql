@@ -653,6 +653,13 @@ AS 'MODULE_PATHNAME', 'medallion_merge_place';
 COMMENT ON FUNCTION medallion._merge_place("any") IS
 	'Internal window function of apply_changes: 0 the newest clean change of its key, 1 an older clean one, 2 set aside';
 
+CREATE FUNCTION medallion._merge_rank(VARIADIC "any")
+RETURNS integer
+LANGUAGE C IMMUTABLE WINDOW
+AS 'MODULE_PATHNAME', 'medallion_merge_rank';
+COMMENT ON FUNCTION medallion._merge_rank("any") IS
+	'Internal window function of apply_changes (role, version, pairing, sequence...): -1 a pre-image its post-image replaces, else rank * 2 + 1 if a neighbour shares the sequence';
+
 CREATE FUNCTION medallion._merge_stash(kind integer, "row" record)
 RETURNS boolean
 LANGUAGE C VOLATILE COST 1000

@@ -152,6 +152,19 @@ SELECT * FROM medallion.apply_changes('silver.shop', $$SELECT * FROM medallion_c
 	'{sku}', '{_commit_version,_change_seq}');
 SELECT sku FROM silver.shop ORDER BY sku;
 SELECT (SELECT count(*) FROM (TABLE shop EXCEPT SELECT sku, price, stock FROM silver.shop) a) AS differences;
+-- A feed merged by a business sequence: an update that keeps updated_at has a pre-image with the
+-- same sequence as its post-image; they pair (no conflict), and the post-image, no newer than the
+-- target's row, is unchanged.  An update that moves updated_at is applied; pre-images are not counted.
+CREATE TABLE gadget (id int PRIMARY KEY, name text, updated_at int);
+SELECT medallion.enable_feed('gadget') IS NOT NULL AS fed;
+CREATE TABLE silver.gadget (id int PRIMARY KEY, name text, updated_at int);
+SELECT medallion.create_consumer('gadget_silver', '{gadget}', 'earliest') IS NOT NULL AS created;
+INSERT INTO gadget VALUES (1, 'x', 10), (2, 'y', 10);
+SELECT inserted FROM medallion.apply_changes('silver.gadget', $$SELECT * FROM medallion_changes.gadget('gadget_silver')$$, '{id}', '{updated_at}');
+UPDATE gadget SET name = 'x2' WHERE id = 1;
+UPDATE gadget SET name = 'y2', updated_at = 20 WHERE id = 2;
+SELECT * FROM medallion.apply_changes('silver.gadget', $$SELECT * FROM medallion_changes.gadget('gadget_silver')$$, '{id}', '{updated_at}');
+SELECT * FROM silver.gadget ORDER BY id;
 
 -- 6. SCD type 2: validity ranges, late changes splitting a range, untracked columns in place, deletes.
 CREATE TABLE silver.customer_history (customer_id int, name text, city text, phone text, event_ts int,
@@ -264,6 +277,16 @@ FROM (VALUES (1, 5, 1),
              (6, 5, 1), (6, 5, 2),
              (7, 9, 1), (7, 4, NULL), (7, 3, 1)) AS v(k, s, t)
 ORDER BY k, s DESC, t DESC;
+-- The whole-batch statement's window function: -1 for a pre-image that its post-image (same version,
+-- pairing value = the pre-image's change number + 1) replaces, else rank * 2 + 1 if a neighbour among
+-- the rest has the same full sequence.
+SELECT k, s, role, medallion._merge_rank(role, v, p, s) OVER (PARTITION BY k ORDER BY s DESC) AS rank
+FROM (VALUES (1, 5, 0, NULL, NULL),
+             (2, 5, 2, 7, 3), (2, 5, 1, 7, 3), (2, 1, 0, NULL, NULL),
+             (3, 5, 1, 7, 3), (3, 4, 2, 8, 3),
+             (4, 6, 0, NULL, NULL), (4, 6, 0, NULL, NULL), (4, 2, 0, NULL, NULL),
+             (5, NULL, 0, NULL, NULL), (5, NULL, 0, NULL, NULL)) AS x(k, s, role, v, p)
+ORDER BY k, s DESC, role DESC;
 SELECT count(*) = :items_before AS items_unchanged FROM silver.items;
 
 -- 10. Privileges: merging needs SELECT, INSERT, UPDATE and DELETE on the target; only its owner drops state.

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * merge_place.c
- *	  medallion._merge_place: the streaming merge's one window function.
+ *	  The merges' window functions: where each change stands in its key.
+ *	  medallion._merge_place serves the streaming statement (below);
+ *	  medallion._merge_rank the whole-batch one (at the end of the file).
  *
  * The streaming SCD1 statement (merge_sql.c, MergeStreamSql) reads the
  * batch sorted by key and sequence (newest first) and needs, per row, where
@@ -34,11 +36,14 @@
 #include "nodes/nodeFuncs.h"
 #include "nodes/primnodes.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 #include "windowapi.h"
 
 PG_FUNCTION_INFO_V1(medallion_merge_place);
+PG_FUNCTION_INFO_V1(medallion_merge_rank);
 
 #define MERGE_PLACE_WINNER 0
 #define MERGE_PLACE_OLDER 1
@@ -51,6 +56,8 @@ typedef struct PlaceEquality
 	int			nargs;
 	FmgrInfo	eq[MERGE_PLACE_MAX_ARGS];
 	Oid			collation[MERGE_PLACE_MAX_ARGS];
+	int16		typlen[MERGE_PLACE_MAX_ARGS];
+	bool		typbyval[MERGE_PLACE_MAX_ARGS];
 } PlaceEquality;
 
 /* What the key's first row found, for its later rows (partition-local memory, zeroed per key). */
@@ -67,9 +74,12 @@ typedef struct PlaceRow
 	bool		any_null;
 } PlaceRow;
 
-/* GetEquality returns the equality functions of the call's arguments, built on first use. */
+/*
+ * GetEquality returns the equality functions of the call's arguments, built
+ * on first use in a zeroed block of `size` bytes that starts with them.
+ */
 static PlaceEquality *
-GetEquality(FunctionCallInfo fcinfo)
+GetEquality(FunctionCallInfo fcinfo, const char *fname, int min_args, Size size)
 {
 	PlaceEquality *pe = fcinfo->flinfo->fn_extra;
 	WindowFunc *wfunc = (WindowFunc *) fcinfo->flinfo->fn_expr;
@@ -77,13 +87,13 @@ GetEquality(FunctionCallInfo fcinfo)
 
 	if (pe != NULL)
 		return pe;
-	if (wfunc == NULL || !IsA(wfunc, WindowFunc) || PG_NARGS() < 1 || PG_NARGS() > MERGE_PLACE_MAX_ARGS)
+	if (wfunc == NULL || !IsA(wfunc, WindowFunc) || PG_NARGS() < min_args || PG_NARGS() > MERGE_PLACE_MAX_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("medallion._merge_place takes 1 to %d sequence values as a window function",
-						MERGE_PLACE_MAX_ARGS),
+				 errmsg("medallion.%s takes %d to %d arguments as a window function",
+						fname, min_args, MERGE_PLACE_MAX_ARGS),
 				 errhint("It is internal to apply_changes.")));
-	pe = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PlaceEquality));
+	pe = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, size);
 	pe->nargs = PG_NARGS();
 	for (i = 0; i < pe->nargs; i++)
 	{
@@ -97,6 +107,7 @@ GetEquality(FunctionCallInfo fcinfo)
 					 errhint("Sequence columns need a btree ordering.")));
 		fmgr_info_copy(&pe->eq[i], &tc->eq_opr_finfo, fcinfo->flinfo->fn_mcxt);
 		pe->collation[i] = exprCollation(arg);
+		get_typlenbyval(exprType(arg), &pe->typlen[i], &pe->typbyval[i]);
 	}
 	fcinfo->flinfo->fn_extra = pe;
 	return pe;
@@ -150,7 +161,7 @@ Datum
 medallion_merge_place(PG_FUNCTION_ARGS)
 {
 	WindowObject winobj = PG_WINDOW_OBJECT();
-	PlaceEquality *pe = GetEquality(fcinfo);
+	PlaceEquality *pe = GetEquality(fcinfo, "_merge_place", 1, sizeof(PlaceEquality));
 	PlaceKey   *key = WinGetPartitionLocalMemory(winobj, sizeof(PlaceKey));
 	int64		pos = WinGetCurrentPosition(winobj);
 	PlaceRow	cur,
@@ -176,4 +187,159 @@ medallion_merge_place(PG_FUNCTION_ARGS)
 	if (has_next && SameSequence(pe, &cur, &next))
 		PG_RETURN_INT32(MERGE_PLACE_ASIDE);
 	PG_RETURN_INT32(MERGE_PLACE_OLDER);
+}
+
+/*
+ * medallion._merge_rank(role, version, pairing, sequence...) OVER
+ * (PARTITION BY keys ORDER BY sequence DESC): the whole-batch statement's
+ * window (merge_sql.c, AppendCommonCtes).  It returns, per row, -1 for a
+ * feed's pre-image that its post-image replaces (role 1 = pre-image, 2 =
+ * post-image; they pair on an equal version and an equal pairing value,
+ * the pre-image's change number + 1 and the post-image's own), else
+ * (rank << 1) | shared: the row's rank among the key's other rows and
+ * whether a neighbour among them has the same full sequence.  Dropped
+ * pre-images take no part in ranks or neighbours, as if never read.
+ * A key's rows are read once, at its first row; a single-row key (the
+ * usual case) reads nothing.
+ */
+#define RANK_ROLE_PRE 1
+#define RANK_ROLE_POST 2
+#define RANK_FIRST_SEQ 3
+
+/* Whether the current key's rows are read (partition-local memory, zeroed per key). */
+typedef struct RankKey
+{
+	bool		read;
+} RankKey;
+
+typedef struct RankState
+{
+	PlaceEquality eq;			/* first: GetEquality fills it */
+	MemoryContext partition_cxt;	/* the current key's rows, reset per key */
+	int			capacity;		/* rows the arrays below hold */
+	Datum	   *values;			/* row-major, eq.nargs per row */
+	bool	   *isnull;
+	int32	   *result;
+} RankState;
+
+/* RankEqual: argument a of rows i and j equal, neither NULL. */
+static bool
+RankEqual(RankState *rs, int a, int i, int j)
+{
+	int			n = rs->eq.nargs;
+
+	if (rs->isnull[i * n + a] || rs->isnull[j * n + a])
+		return false;
+	return DatumGetBool(FunctionCall2Coll(&rs->eq.eq[a], rs->eq.collation[a],
+										  rs->values[i * n + a], rs->values[j * n + a]));
+}
+
+/* RankSameSequence: rows i and j have the same full sequence, without NULLs. */
+static bool
+RankSameSequence(RankState *rs, int i, int j)
+{
+	int			a;
+
+	for (a = RANK_FIRST_SEQ; a < rs->eq.nargs; a++)
+		if (!RankEqual(rs, a, i, j))
+			return false;
+	return true;
+}
+
+/* RankRole: the row's role argument (0 when NULL). */
+static int32
+RankRole(RankState *rs, int i)
+{
+	return rs->isnull[i * rs->eq.nargs] ? 0 : DatumGetInt32(rs->values[i * rs->eq.nargs]);
+}
+
+/* RankPartition reads the key's n rows and fills rs->result for each. */
+static void
+RankPartition(WindowObject winobj, RankState *rs, int n)
+{
+	int			nargs = rs->eq.nargs;
+	int			i,
+				j,
+				a,
+				rank = 0,
+				prev = -1;
+	MemoryContext old;
+
+	MemoryContextReset(rs->partition_cxt);
+	old = MemoryContextSwitchTo(rs->partition_cxt);
+	rs->values = palloc(sizeof(Datum) * n * nargs);
+	rs->isnull = palloc(sizeof(bool) * n * nargs);
+	rs->result = palloc(sizeof(int32) * n);
+	for (i = 0; i < n; i++)
+		for (a = 0; a < nargs; a++)
+		{
+			bool		isout = false;
+			Datum		v = WinGetFuncArgInPartition(winobj, a, i, WINDOW_SEEK_HEAD, false,
+													 &rs->isnull[i * nargs + a], &isout);
+
+			if (isout)
+				elog(ERROR, "medallion._merge_rank lost row %d of %d", i, n);
+			/* The fetch reuses its slot: keep by-reference values. */
+			rs->values[i * nargs + a] = rs->isnull[i * nargs + a] || rs->eq.typbyval[a] ? v :
+				datumCopy(v, false, rs->eq.typlen[a]);
+		}
+	MemoryContextSwitchTo(old);
+
+	/* Pre-images replaced by their post-image drop out. */
+	for (i = 0; i < n; i++)
+	{
+		rs->result[i] = 0;
+		if (RankRole(rs, i) != RANK_ROLE_PRE)
+			continue;
+		for (j = 0; j < n; j++)
+			if (RankRole(rs, j) == RANK_ROLE_POST && RankEqual(rs, 1, i, j) && RankEqual(rs, 2, i, j))
+			{
+				rs->result[i] = -1;
+				break;
+			}
+	}
+	/* Ranks and shared sequences among the rest. */
+	for (i = 0; i < n; i++)
+	{
+		if (rs->result[i] < 0)
+			continue;
+		rs->result[i] = (++rank) << 1;
+		if (prev >= 0 && RankSameSequence(rs, i, prev))
+		{
+			rs->result[i] |= 1;
+			rs->result[prev] |= 1;
+		}
+		prev = i;
+	}
+}
+
+Datum
+medallion_merge_rank(PG_FUNCTION_ARGS)
+{
+	WindowObject winobj = PG_WINDOW_OBJECT();
+	RankState  *rs = (RankState *) GetEquality(fcinfo, "_merge_rank", RANK_FIRST_SEQ + 1, sizeof(RankState));
+	RankKey    *key = WinGetPartitionLocalMemory(winobj, sizeof(RankKey));
+	int64		pos = WinGetCurrentPosition(winobj);
+	int64		n;
+
+	if (!key->read)
+	{
+		n = WinGetPartitionRowCount(winobj);
+		if (n == 1)
+			PG_RETURN_INT32(1 << 1);
+		if (n > (int64) (PG_INT32_MAX >> 1))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("a key has more than %d changes in one batch", PG_INT32_MAX >> 1),
+					 errhint("Merge the batch in smaller parts.")));
+		if (rs->partition_cxt == NULL)
+			rs->partition_cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "pg_medallion merge rank",
+													  ALLOCSET_DEFAULT_SIZES);
+		RankPartition(winobj, rs, (int) n);
+		rs->capacity = (int) n;
+		key->read = true;
+	}
+	if (pos >= rs->capacity)
+		elog(ERROR, "medallion._merge_rank read past its key");
+	PG_RETURN_INT32(rs->result[pos]);
 }
