@@ -258,6 +258,7 @@ static void
 RankPartition(WindowObject winobj, RankState *rs, int n)
 {
 	int			nargs = rs->eq.nargs;
+	int64		current = WinGetCurrentPosition(winobj);	/* its row is read without a seek */
 	int			i,
 				j,
 				a,
@@ -274,8 +275,10 @@ RankPartition(WindowObject winobj, RankState *rs, int n)
 		for (a = 0; a < nargs; a++)
 		{
 			bool		isout = false;
-			Datum		v = WinGetFuncArgInPartition(winobj, a, i, WINDOW_SEEK_HEAD, false,
-													 &rs->isnull[i * nargs + a], &isout);
+			Datum		v = i == current
+				? WinGetFuncArgCurrent(winobj, a, &rs->isnull[i * nargs + a])
+				: WinGetFuncArgInPartition(winobj, a, i, WINDOW_SEEK_HEAD, false,
+										   &rs->isnull[i * nargs + a], &isout);
 
 			if (isout)
 				elog(ERROR, "medallion._merge_rank lost row %d of %d", i, n);
