@@ -165,6 +165,17 @@ UPDATE gadget SET name = 'x2' WHERE id = 1;
 UPDATE gadget SET name = 'y2', updated_at = 20 WHERE id = 2;
 SELECT * FROM medallion.apply_changes('silver.gadget', $$SELECT * FROM medallion_changes.gadget('gadget_silver')$$, '{id}', '{updated_at}');
 SELECT * FROM silver.gadget ORDER BY id;
+-- A key updated 2000 times in one batch: every pre-image pairs with its post-image (found by a
+-- search among the key's post-images, not a scan per pre-image); the newest wins.
+CREATE TABLE hot (id int PRIMARY KEY, v int);
+SELECT medallion.enable_feed('hot') IS NOT NULL AS fed;
+CREATE TABLE silver.hot (id int PRIMARY KEY, v int, _commit_version bigint, _change_seq bigint);
+SELECT medallion.create_consumer('hot_silver', '{hot}', 'earliest') IS NOT NULL AS created;
+INSERT INTO hot VALUES (1, 0), (2, 0);
+DO $$ BEGIN FOR i IN 1 .. 2000 LOOP UPDATE hot SET v = i WHERE id = 1; END LOOP; END $$;
+SELECT * FROM medallion.apply_changes('silver.hot', $$SELECT * FROM medallion_changes.hot('hot_silver')$$,
+	'{id}', '{_commit_version,_change_seq}');
+SELECT id, v FROM silver.hot ORDER BY id;
 
 -- 6. SCD type 2: validity ranges, late changes splitting a range, untracked columns in place, deletes.
 CREATE TABLE silver.customer_history (customer_id int, name text, city text, phone text, event_ts int,

@@ -58,6 +58,7 @@ typedef struct PlaceEquality
 	Oid			collation[MERGE_PLACE_MAX_ARGS];
 	int16		typlen[MERGE_PLACE_MAX_ARGS];
 	bool		typbyval[MERGE_PLACE_MAX_ARGS];
+	MemoryContext mcxt;			/* lives as long as the query */
 } PlaceEquality;
 
 /* What the key's first row found, for its later rows (partition-local memory, zeroed per key). */
@@ -95,6 +96,7 @@ GetEquality(FunctionCallInfo fcinfo, const char *fname, int min_args, Size size)
 				 errhint("It is internal to apply_changes.")));
 	pe = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, size);
 	pe->nargs = PG_NARGS();
+	pe->mcxt = fcinfo->flinfo->fn_mcxt;
 	for (i = 0; i < pe->nargs; i++)
 	{
 		Node	   *arg = list_nth(wfunc->args, i);
@@ -220,6 +222,9 @@ typedef struct RankState
 	Datum	   *values;			/* row-major, eq.nargs per row */
 	bool	   *isnull;
 	int32	   *result;
+	Node	   *fn_expr;		/* the WindowFunc, for the argument types */
+	bool		cmp_ready;		/* cmp below looked up */
+	FmgrInfo	cmp[3];			/* btree comparison of version (1) and pairing value (2) */
 } RankState;
 
 /* RankEqual: argument a of rows i and j equal, neither NULL. */
@@ -253,6 +258,94 @@ RankRole(RankState *rs, int i)
 	return rs->isnull[i * rs->eq.nargs] ? 0 : DatumGetInt32(rs->values[i * rs->eq.nargs]);
 }
 
+/* Order of post-images by (version, pairing value), for RankDropPreimages' binary search. */
+static int
+RankComparePair(const void *a, const void *b, void *arg)
+{
+	RankState  *rs = arg;
+	int			i = *(const int *) a;
+	int			j = *(const int *) b;
+	int			n = rs->eq.nargs;
+	int			k;
+
+	for (k = 1; k <= 2; k++)
+	{
+		int32		c = DatumGetInt32(FunctionCall2Coll(&rs->cmp[k], rs->eq.collation[k],
+														rs->values[i * n + k], rs->values[j * n + k]));
+
+		if (c != 0)
+			return c;
+	}
+	return 0;
+}
+
+/*
+ * RankDropPreimages sets rs->result to -1 for the pre-images whose
+ * post-image is among the key's rows (equal version and pairing value),
+ * 0 for the rest.  The post-images are sorted once and searched, so a key
+ * updated many times in one batch costs n log n, not n^2.
+ */
+static void
+RankDropPreimages(RankState *rs, int n)
+{
+	int			nargs = rs->eq.nargs;
+	int		   *posts = MemoryContextAlloc(rs->partition_cxt, sizeof(int) * n);
+	int			nposts = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		rs->result[i] = 0;
+		if (RankRole(rs, i) == RANK_ROLE_POST && !rs->isnull[i * nargs + 1] && !rs->isnull[i * nargs + 2])
+			posts[nposts++] = i;
+	}
+	if (nposts == 0)
+		return;
+	if (!rs->cmp_ready)
+	{
+		WindowFunc *wfunc = (WindowFunc *) rs->fn_expr;
+		int			k;
+
+		for (k = 1; k <= 2; k++)
+		{
+			Oid			type = getBaseType(exprType(list_nth(wfunc->args, k)));
+			TypeCacheEntry *tc = lookup_type_cache(type, TYPECACHE_CMP_PROC_FINFO);
+
+			if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_FUNCTION),
+						 errmsg("could not identify a comparison function for type %s", format_type_be(type)),
+						 errhint("A feed's _commit_version and _change_seq are numbers.")));
+			fmgr_info_copy(&rs->cmp[k], &tc->cmp_proc_finfo, rs->eq.mcxt);
+		}
+		rs->cmp_ready = true;
+	}
+	qsort_arg(posts, nposts, sizeof(int), RankComparePair, rs);
+	for (i = 0; i < n; i++)
+	{
+		int			lo = 0,
+					hi = nposts - 1;
+
+		if (RankRole(rs, i) != RANK_ROLE_PRE || rs->isnull[i * nargs + 1] || rs->isnull[i * nargs + 2])
+			continue;
+		while (lo <= hi)
+		{
+			int			mid = (lo + hi) / 2;
+			int			c = RankComparePair(&i, &posts[mid], rs);
+
+			if (c == 0)
+			{
+				rs->result[i] = -1;
+				break;
+			}
+			if (c < 0)
+				hi = mid - 1;
+			else
+				lo = mid + 1;
+		}
+	}
+}
+
 /* RankPartition reads the key's n rows and fills rs->result for each. */
 static void
 RankPartition(WindowObject winobj, RankState *rs, int n)
@@ -260,7 +353,6 @@ RankPartition(WindowObject winobj, RankState *rs, int n)
 	int			nargs = rs->eq.nargs;
 	int64		current = WinGetCurrentPosition(winobj);	/* its row is read without a seek */
 	int			i,
-				j,
 				a,
 				rank = 0,
 				prev = -1;
@@ -288,19 +380,7 @@ RankPartition(WindowObject winobj, RankState *rs, int n)
 		}
 	MemoryContextSwitchTo(old);
 
-	/* Pre-images replaced by their post-image drop out. */
-	for (i = 0; i < n; i++)
-	{
-		rs->result[i] = 0;
-		if (RankRole(rs, i) != RANK_ROLE_PRE)
-			continue;
-		for (j = 0; j < n; j++)
-			if (RankRole(rs, j) == RANK_ROLE_POST && RankEqual(rs, 1, i, j) && RankEqual(rs, 2, i, j))
-			{
-				rs->result[i] = -1;
-				break;
-			}
-	}
+	RankDropPreimages(rs, n);
 	/* Ranks and shared sequences among the rest. */
 	for (i = 0; i < n; i++)
 	{
@@ -338,6 +418,7 @@ medallion_merge_rank(PG_FUNCTION_ARGS)
 		if (rs->partition_cxt == NULL)
 			rs->partition_cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "pg_medallion merge rank",
 													  ALLOCSET_DEFAULT_SIZES);
+		rs->fn_expr = fcinfo->flinfo->fn_expr;
 		RankPartition(winobj, rs, (int) n);
 		rs->capacity = (int) n;
 		key->read = true;
