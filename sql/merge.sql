@@ -277,6 +277,8 @@ SELECT current_setting('enable_hashjoin') AS hashjoin_after_error, count(*) AS s
 SELECT expect_error($$SELECT medallion._merge_stash(0, ROW(1, 2))$$);
 SELECT expect_error($$SELECT * FROM medallion._merge_stashed(0) AS s(a int)$$);
 SELECT expect_error($$SELECT medallion._merge_place(1)$$);
+SELECT expect_error(format($$SELECT * FROM medallion.apply_changes('silver.items', 'staging.events', '{id}', %L)$$,
+	(SELECT array_agg('c' || g) FROM generate_series(1, 30) g)));
 -- Its window function places each change in its key: 0 newest and clean, 1 older and clean, 2 set
 -- aside (the newest has a NULL or shared sequence: the whole key; an older one with a NULL or shared one).
 SELECT k, s, t, medallion._merge_place(s, t) OVER (PARTITION BY k ORDER BY s DESC, t DESC) AS place

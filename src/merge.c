@@ -891,6 +891,13 @@ ReadArgs(FunctionCallInfo fcinfo, MergeArgs *a)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must name at least one column", a->keys == NIL ? "keys" : "sequence_by"),
 				 errhint("Keys identify a row; sequence_by orders its changes (last columns break ties).")));
+	/* The window functions of merge_place.c take the sequence plus three arguments, 32 at most. */
+	if (list_length(a->sequence) > MERGE_SEQUENCE_MAX_COLUMNS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("sequence_by names %d columns, more than the %d apply_changes can order by",
+						list_length(a->sequence), MERGE_SEQUENCE_MAX_COLUMNS),
+				 errhint("Order by fewer columns, e.g. a timestamp and one tie-breaker.")));
 	if (!PG_ARGISNULL(4))
 		CheckExpression(a->delete_when = text_to_cstring(PG_GETARG_TEXT_PP(4)), "delete_when");
 	if (!PG_ARGISNULL(5))
