@@ -658,7 +658,7 @@ RETURNS integer
 LANGUAGE C IMMUTABLE WINDOW
 AS 'MODULE_PATHNAME', 'medallion_merge_rank';
 COMMENT ON FUNCTION medallion._merge_rank("any") IS
-	'Internal window function of apply_changes (role, version, pairing, sequence...): -1 a pre-image its post-image replaces, else rank * 2 + 1 if a neighbour shares the sequence';
+	'Internal window function of apply_changes (sequence...): rank * 2, + 1 if a neighbour shares the sequence';
 
 CREATE FUNCTION medallion._merge_stash(kind integer, "row" record)
 RETURNS boolean

@@ -47,8 +47,8 @@ typedef struct MergeSpec
 	bool		source_joins_nothing;	/* one table, function or VALUES list, no joins (DescribeSource) */
 } MergeSpec;
 
-/* sequence_by columns at most (merge_place.c's window functions take 32 arguments, 3 of them others). */
-#define MERGE_SEQUENCE_MAX_COLUMNS 29
+/* sequence_by columns at most: merge_place.c's window functions take one argument per column. */
+#define MERGE_SEQUENCE_MAX_COLUMNS 32
 
 /* merge.c */
 extern void MergeInit(void);

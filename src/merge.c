@@ -32,12 +32,12 @@
 #include "nodes/makefuncs.h"
 #include "parser/parse_coerce.h"
 #include "parser/parser.h"
+#include "parser/parsetree.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
-#include "parser/parsetree.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/plancache.h"
@@ -891,7 +891,7 @@ ReadArgs(FunctionCallInfo fcinfo, MergeArgs *a)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must name at least one column", a->keys == NIL ? "keys" : "sequence_by"),
 				 errhint("Keys identify a row; sequence_by orders its changes (last columns break ties).")));
-	/* The window functions of merge_place.c take the sequence plus three arguments, 32 at most. */
+	/* The window functions of merge_place.c take one argument per sequence column. */
 	if (list_length(a->sequence) > MERGE_SEQUENCE_MAX_COLUMNS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -1075,8 +1075,7 @@ static void
 ExecuteStreaming(MergePlan *mp, Datum target_arg, int64 *counts)
 {
 	int			rc,
-				i,
-				guc_level;
+				i;
 	int64		raw;
 
 	merge_stash_context = AllocSetContextCreate(CurrentMemoryContext, "pg_medallion merge stash",
@@ -1103,7 +1102,8 @@ ExecuteStreaming(MergePlan *mp, Datum target_arg, int64 *counts)
 		 */
 		if (mp->sorted_lookups)
 		{
-			guc_level = NewGUCNestLevel();
+			int			guc_level = NewGUCNestLevel();
+
 			(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
 									 GUC_ACTION_SAVE, true, 0, false);
 			cplan = SPI_plan_get_cached_plan(mp->plan);

@@ -36,11 +36,11 @@
 #include "nodes/nodeFuncs.h"
 #include "nodes/primnodes.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
-#include "utils/memutils.h"
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 #include "windowapi.h"
+
+#include "merge.h"
 
 PG_FUNCTION_INFO_V1(medallion_merge_place);
 PG_FUNCTION_INFO_V1(medallion_merge_rank);
@@ -48,17 +48,13 @@ PG_FUNCTION_INFO_V1(medallion_merge_rank);
 #define MERGE_PLACE_WINNER 0
 #define MERGE_PLACE_OLDER 1
 #define MERGE_PLACE_ASIDE 2
-#define MERGE_PLACE_MAX_ARGS 32
 
 /* The equality of each sequence argument, looked up once per query. */
 typedef struct PlaceEquality
 {
 	int			nargs;
-	FmgrInfo	eq[MERGE_PLACE_MAX_ARGS];
-	Oid			collation[MERGE_PLACE_MAX_ARGS];
-	int16		typlen[MERGE_PLACE_MAX_ARGS];
-	bool		typbyval[MERGE_PLACE_MAX_ARGS];
-	MemoryContext mcxt;			/* lives as long as the query */
+	FmgrInfo	eq[MERGE_SEQUENCE_MAX_COLUMNS];
+	Oid			collation[MERGE_SEQUENCE_MAX_COLUMNS];
 } PlaceEquality;
 
 /* What the key's first row found, for its later rows (partition-local memory, zeroed per key). */
@@ -70,17 +66,14 @@ typedef struct PlaceKey
 /* One row's sequence values. */
 typedef struct PlaceRow
 {
-	Datum		value[MERGE_PLACE_MAX_ARGS];
-	bool		isnull[MERGE_PLACE_MAX_ARGS];
+	Datum		value[MERGE_SEQUENCE_MAX_COLUMNS];
+	bool		isnull[MERGE_SEQUENCE_MAX_COLUMNS];
 	bool		any_null;
 } PlaceRow;
 
-/*
- * GetEquality returns the equality functions of the call's arguments, built
- * on first use in a zeroed block of `size` bytes that starts with them.
- */
+/* GetEquality returns the equality functions of the call's arguments, built on first use. */
 static PlaceEquality *
-GetEquality(FunctionCallInfo fcinfo, const char *fname, int min_args, Size size)
+GetEquality(FunctionCallInfo fcinfo, const char *fname)
 {
 	PlaceEquality *pe = fcinfo->flinfo->fn_extra;
 	WindowFunc *wfunc = (WindowFunc *) fcinfo->flinfo->fn_expr;
@@ -88,15 +81,14 @@ GetEquality(FunctionCallInfo fcinfo, const char *fname, int min_args, Size size)
 
 	if (pe != NULL)
 		return pe;
-	if (wfunc == NULL || !IsA(wfunc, WindowFunc) || PG_NARGS() < min_args || PG_NARGS() > MERGE_PLACE_MAX_ARGS)
+	if (wfunc == NULL || !IsA(wfunc, WindowFunc) || PG_NARGS() < 1 || PG_NARGS() > MERGE_SEQUENCE_MAX_COLUMNS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("medallion.%s takes %d to %d arguments as a window function",
-						fname, min_args, MERGE_PLACE_MAX_ARGS),
+				 errmsg("medallion.%s takes 1 to %d sequence values as a window function",
+						fname, MERGE_SEQUENCE_MAX_COLUMNS),
 				 errhint("It is internal to apply_changes.")));
-	pe = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, size);
+	pe = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PlaceEquality));
 	pe->nargs = PG_NARGS();
-	pe->mcxt = fcinfo->flinfo->fn_mcxt;
 	for (i = 0; i < pe->nargs; i++)
 	{
 		Node	   *arg = list_nth(wfunc->args, i);
@@ -109,7 +101,6 @@ GetEquality(FunctionCallInfo fcinfo, const char *fname, int min_args, Size size)
 					 errhint("Sequence columns need a btree ordering.")));
 		fmgr_info_copy(&pe->eq[i], &tc->eq_opr_finfo, fcinfo->flinfo->fn_mcxt);
 		pe->collation[i] = exprCollation(arg);
-		get_typlenbyval(exprType(arg), &pe->typlen[i], &pe->typbyval[i]);
 	}
 	fcinfo->flinfo->fn_extra = pe;
 	return pe;
@@ -163,7 +154,7 @@ Datum
 medallion_merge_place(PG_FUNCTION_ARGS)
 {
 	WindowObject winobj = PG_WINDOW_OBJECT();
-	PlaceEquality *pe = GetEquality(fcinfo, "_merge_place", 1, sizeof(PlaceEquality));
+	PlaceEquality *pe = GetEquality(fcinfo, "_merge_place");
 	PlaceKey   *key = WinGetPartitionLocalMemory(winobj, sizeof(PlaceKey));
 	int64		pos = WinGetCurrentPosition(winobj);
 	PlaceRow	cur,
@@ -192,238 +183,34 @@ medallion_merge_place(PG_FUNCTION_ARGS)
 }
 
 /*
- * medallion._merge_rank(role, version, pairing, sequence...) OVER
- * (PARTITION BY keys ORDER BY sequence DESC): the whole-batch statement's
- * window (merge_sql.c, AppendCommonCtes).  It returns, per row, -1 for a
- * feed's pre-image that its post-image replaces (role 1 = pre-image, 2 =
- * post-image; they pair on an equal version and an equal pairing value,
- * the pre-image's change number + 1 and the post-image's own), else
- * (rank << 1) | shared: the row's rank among the key's other rows and
- * whether a neighbour among them has the same full sequence.  Dropped
- * pre-images take no part in ranks or neighbours, as if never read.
- * A key's rows are read once, at its first row; a single-row key (the
- * usual case) reads nothing.
+ * medallion._merge_rank(sequence...) OVER (PARTITION BY keys ORDER BY
+ * sequence DESC): the whole-batch statement's window (merge_sql.c,
+ * AppendCommonCtes).  Returns (rank << 1) | shared: the row's rank in its
+ * key (1 = the newest change) and whether a neighbour has the same full
+ * sequence, what row_number and lag/lead of a ROW of the sequence gave
+ * before, in one call that reads the two neighbours.
  */
-#define RANK_ROLE_PRE 1
-#define RANK_ROLE_POST 2
-#define RANK_FIRST_SEQ 3
-
-/* Whether the current key's rows are read (partition-local memory, zeroed per key). */
-typedef struct RankKey
-{
-	bool		read;
-} RankKey;
-
-typedef struct RankState
-{
-	PlaceEquality eq;			/* first: GetEquality fills it */
-	MemoryContext partition_cxt;	/* the current key's rows, reset per key */
-	int			capacity;		/* rows the arrays below hold */
-	Datum	   *values;			/* row-major, eq.nargs per row */
-	bool	   *isnull;
-	int32	   *result;
-	Node	   *fn_expr;		/* the WindowFunc, for the argument types */
-	bool		cmp_ready;		/* cmp below looked up */
-	FmgrInfo	cmp[3];			/* btree comparison of version (1) and pairing value (2) */
-} RankState;
-
-/* RankEqual: argument a of rows i and j equal, neither NULL. */
-static bool
-RankEqual(RankState *rs, int a, int i, int j)
-{
-	int			n = rs->eq.nargs;
-
-	if (rs->isnull[i * n + a] || rs->isnull[j * n + a])
-		return false;
-	return DatumGetBool(FunctionCall2Coll(&rs->eq.eq[a], rs->eq.collation[a],
-										  rs->values[i * n + a], rs->values[j * n + a]));
-}
-
-/* RankSameSequence: rows i and j have the same full sequence, without NULLs. */
-static bool
-RankSameSequence(RankState *rs, int i, int j)
-{
-	int			a;
-
-	for (a = RANK_FIRST_SEQ; a < rs->eq.nargs; a++)
-		if (!RankEqual(rs, a, i, j))
-			return false;
-	return true;
-}
-
-/* RankRole: the row's role argument (0 when NULL). */
-static int32
-RankRole(RankState *rs, int i)
-{
-	return rs->isnull[i * rs->eq.nargs] ? 0 : DatumGetInt32(rs->values[i * rs->eq.nargs]);
-}
-
-/* Order of post-images by (version, pairing value), for RankDropPreimages' binary search. */
-static int
-RankComparePair(const void *a, const void *b, void *arg)
-{
-	RankState  *rs = arg;
-	int			i = *(const int *) a;
-	int			j = *(const int *) b;
-	int			n = rs->eq.nargs;
-	int			k;
-
-	for (k = 1; k <= 2; k++)
-	{
-		int32		c = DatumGetInt32(FunctionCall2Coll(&rs->cmp[k], rs->eq.collation[k],
-														rs->values[i * n + k], rs->values[j * n + k]));
-
-		if (c != 0)
-			return c;
-	}
-	return 0;
-}
-
-/*
- * RankDropPreimages sets rs->result to -1 for the pre-images whose
- * post-image is among the key's rows (equal version and pairing value),
- * 0 for the rest.  The post-images are sorted once and searched, so a key
- * updated many times in one batch costs n log n, not n^2.
- */
-static void
-RankDropPreimages(RankState *rs, int n)
-{
-	int			nargs = rs->eq.nargs;
-	int		   *posts = MemoryContextAlloc(rs->partition_cxt, sizeof(int) * n);
-	int			nposts = 0;
-	int			i;
-
-	for (i = 0; i < n; i++)
-	{
-		rs->result[i] = 0;
-		if (RankRole(rs, i) == RANK_ROLE_POST && !rs->isnull[i * nargs + 1] && !rs->isnull[i * nargs + 2])
-			posts[nposts++] = i;
-	}
-	if (nposts == 0)
-		return;
-	if (!rs->cmp_ready)
-	{
-		WindowFunc *wfunc = (WindowFunc *) rs->fn_expr;
-		int			k;
-
-		for (k = 1; k <= 2; k++)
-		{
-			Oid			type = getBaseType(exprType(list_nth(wfunc->args, k)));
-			TypeCacheEntry *tc = lookup_type_cache(type, TYPECACHE_CMP_PROC_FINFO);
-
-			if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_FUNCTION),
-						 errmsg("could not identify a comparison function for type %s", format_type_be(type)),
-						 errhint("A feed's _commit_version and _change_seq are numbers.")));
-			fmgr_info_copy(&rs->cmp[k], &tc->cmp_proc_finfo, rs->eq.mcxt);
-		}
-		rs->cmp_ready = true;
-	}
-	qsort_arg(posts, nposts, sizeof(int), RankComparePair, rs);
-	for (i = 0; i < n; i++)
-	{
-		int			lo = 0,
-					hi = nposts - 1;
-
-		if (RankRole(rs, i) != RANK_ROLE_PRE || rs->isnull[i * nargs + 1] || rs->isnull[i * nargs + 2])
-			continue;
-		while (lo <= hi)
-		{
-			int			mid = (lo + hi) / 2;
-			int			c = RankComparePair(&i, &posts[mid], rs);
-
-			if (c == 0)
-			{
-				rs->result[i] = -1;
-				break;
-			}
-			if (c < 0)
-				hi = mid - 1;
-			else
-				lo = mid + 1;
-		}
-	}
-}
-
-/* RankPartition reads the key's n rows and fills rs->result for each. */
-static void
-RankPartition(WindowObject winobj, RankState *rs, int n)
-{
-	int			nargs = rs->eq.nargs;
-	int64		current = WinGetCurrentPosition(winobj);	/* its row is read without a seek */
-	int			i,
-				a,
-				rank = 0,
-				prev = -1;
-	MemoryContext old;
-
-	MemoryContextReset(rs->partition_cxt);
-	old = MemoryContextSwitchTo(rs->partition_cxt);
-	rs->values = palloc(sizeof(Datum) * n * nargs);
-	rs->isnull = palloc(sizeof(bool) * n * nargs);
-	rs->result = palloc(sizeof(int32) * n);
-	for (i = 0; i < n; i++)
-		for (a = 0; a < nargs; a++)
-		{
-			bool		isout = false;
-			Datum		v = i == current
-				? WinGetFuncArgCurrent(winobj, a, &rs->isnull[i * nargs + a])
-				: WinGetFuncArgInPartition(winobj, a, i, WINDOW_SEEK_HEAD, false,
-										   &rs->isnull[i * nargs + a], &isout);
-
-			if (isout)
-				elog(ERROR, "medallion._merge_rank lost row %d of %d", i, n);
-			/* The fetch reuses its slot: keep by-reference values. */
-			rs->values[i * nargs + a] = rs->isnull[i * nargs + a] || rs->eq.typbyval[a] ? v :
-				datumCopy(v, false, rs->eq.typlen[a]);
-		}
-	MemoryContextSwitchTo(old);
-
-	RankDropPreimages(rs, n);
-	/* Ranks and shared sequences among the rest. */
-	for (i = 0; i < n; i++)
-	{
-		if (rs->result[i] < 0)
-			continue;
-		rs->result[i] = (++rank) << 1;
-		if (prev >= 0 && RankSameSequence(rs, i, prev))
-		{
-			rs->result[i] |= 1;
-			rs->result[prev] |= 1;
-		}
-		prev = i;
-	}
-}
-
 Datum
 medallion_merge_rank(PG_FUNCTION_ARGS)
 {
 	WindowObject winobj = PG_WINDOW_OBJECT();
-	RankState  *rs = (RankState *) GetEquality(fcinfo, "_merge_rank", RANK_FIRST_SEQ + 1, sizeof(RankState));
-	RankKey    *key = WinGetPartitionLocalMemory(winobj, sizeof(RankKey));
+	PlaceEquality *pe = GetEquality(fcinfo, "_merge_rank");
 	int64		pos = WinGetCurrentPosition(winobj);
-	int64		n;
+	PlaceRow	cur,
+				other;
+	bool		shared = false;
 
-	if (!key->read)
-	{
-		n = WinGetPartitionRowCount(winobj);
-		if (n == 1)
-			PG_RETURN_INT32(1 << 1);
-		if (n > (int64) (PG_INT32_MAX >> 1))
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("a key has more than %d changes in one batch", PG_INT32_MAX >> 1),
-					 errhint("Merge the batch in smaller parts.")));
-		if (rs->partition_cxt == NULL)
-			rs->partition_cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "pg_medallion merge rank",
-													  ALLOCSET_DEFAULT_SIZES);
-		rs->fn_expr = fcinfo->flinfo->fn_expr;
-		RankPartition(winobj, rs, (int) n);
-		rs->capacity = (int) n;
-		key->read = true;
-	}
-	if (pos >= rs->capacity)
-		elog(ERROR, "medallion._merge_rank read past its key");
-	PG_RETURN_INT32(rs->result[pos]);
+	if (pos >= (int64) (PG_INT32_MAX >> 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a key has more than %d changes in one batch", PG_INT32_MAX >> 1),
+				 errhint("Merge the batch in smaller parts.")));
+	FetchRow(winobj, pe, 0, false, &cur);
+	if (pos > 0 && FetchRow(winobj, pe, -1, true, &other))
+		shared = SameSequence(pe, &cur, &other);
+	if (!shared && FetchRow(winobj, pe, 1, false, &other))
+		shared = SameSequence(pe, &cur, &other);
+	if (pos == 0)
+		WinSetMarkPosition(winobj, pos);
+	PG_RETURN_INT32((int32) ((pos + 1) << 1) | (shared ? 1 : 0));
 }

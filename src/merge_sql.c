@@ -235,49 +235,40 @@ AppendCopyKey(StringInfo buf, const MergeSpec *spec, bool sorted)
 	AppendAnyNull(buf, "\"__s\"", spec->keys);
 	appendStringInfoString(buf, " OR ");
 	AppendAnyNull(buf, "\"__s\"", spec->sequence);
-	appendStringInfo(buf, " OR COALESCE((%s), false)", spec->truncate_expr);
-	if (spec->pair_preimages)
-		appendStringInfoString(buf, " OR \"__s\".\"_change_type\" IN ('update_preimage', 'update_postimage')");
-	appendStringInfoString(buf, " THEN medallion._merge_ordinal() END");
+	appendStringInfo(buf, " OR COALESCE((%s), false) THEN medallion._merge_ordinal() END", spec->truncate_expr);
 }
 
 /*
- * AppendCommonCtes appends __src, __conflict, __rej and __quar: the
- * source read once and typed, and the rejected rows.
+ * AppendCommonCtes appends __raw (feeds), __src, __conflict, __rej and
+ * __quar: the source read once and typed, and the rejected rows.
  *
  * __src sorts the batch once, by key and sequence descending, and one
  * window pass over that sort (medallion._merge_rank, merge_place.c) gives
  * each row its rank in its key (1 = the key's newest change) and whether
- * a neighbour shares the key and sequence, after dropping the pre-images
- * of a feed's updates.  Rows that are truncates, have NULLs or share a
- * (key, sequence) are "odd" and copied to __odd, the only rows the
- * reject, conflict and truncate checks read.
+ * a neighbour shares the key and sequence.  Rows that are truncates, have
+ * NULLs or share a (key, sequence) are "odd" and copied to __odd, the only
+ * rows the reject, conflict and truncate checks read.
  */
 static void
 AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 {
 	ListCell   *lc;
+	const char *from = spec->source_from;
 
-	appendStringInfoString(buf, "WITH \"__src\" AS MATERIALIZED (\n  SELECT \"__y\".*, (\"__y\".\"__m_trunc\" OR \"__y\".\"__m_dup\" OR ");
+	appendStringInfoString(buf, "WITH ");
+	if (spec->pair_preimages)
+	{
+		appendStringInfo(buf, "\"__raw\" AS MATERIALIZED (SELECT * FROM %s AS \"__s\"),\n", from);
+		from = "\"__raw\"";
+	}
+
+	appendStringInfoString(buf, "\"__src\" AS MATERIALIZED (\n  SELECT \"__y\".*, (\"__y\".\"__m_trunc\" OR \"__y\".\"__m_dup\" OR ");
 	AppendAnyNull(buf, "\"__y\"", spec->keys);
 	appendStringInfoString(buf, " OR ");
 	AppendAnyNull(buf, "\"__y\"", spec->sequence);
 	appendStringInfoString(buf, ") AS \"__m_odd\"\n"
 						   "  FROM (SELECT \"__z\".*, \"__z\".\"__m_rank\" >> 1 AS \"__m_rn\", (\"__z\".\"__m_rank\" & 1) = 1 AS \"__m_dup\"\n"
 						   "  FROM (SELECT \"__x\".*, medallion._merge_rank(");
-	/*
-	 * Feeds: an update that keeps its key is replaced by its post-image
-	 * (same version, next change number), so its pre-image drops out
-	 * (_merge_rank returns -1).  Pre- and post-images never collapse as
-	 * copies (AppendCopyKey), so a pre-image cannot stand in for a delete
-	 * that looks the same, nor a post-image vanish into an insert.
-	 */
-	if (spec->pair_preimages)
-		appendStringInfoString(buf, "CASE \"__x\".\"_change_type\" WHEN 'update_preimage' THEN 1 WHEN 'update_postimage' THEN 2 ELSE 0 END, "
-							   "\"__x\".\"_commit_version\", CASE WHEN \"__x\".\"_change_type\" = 'update_preimage' "
-							   "THEN \"__x\".\"_change_seq\" + 1 ELSE \"__x\".\"_change_seq\" END, ");
-	else
-		appendStringInfoString(buf, "0, NULL::pg_catalog.int4, NULL::pg_catalog.int4, ");
 	AppendColumns(buf, "\"__x\"", spec->sequence);
 	appendStringInfoString(buf, ") OVER \"__k\" AS \"__m_rank\"\n  FROM (SELECT ");
 	if (spec->scd_type == 1)
@@ -289,24 +280,35 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 	AppendSourceColumns(buf, spec);
 	appendStringInfo(buf, ",\n    COALESCE((%s), false) AS \"__m_del\", COALESCE((%s), false) AS \"__m_trunc\"\n"
 					 "  FROM %s AS \"__s\"",
-					 spec->delete_expr, spec->truncate_expr, spec->source_from);
-	/* SCD1 counts every row as skipped as it is read (exact copies stay so); what goes, is rejected or is a truncate is taken back later. */
+					 spec->delete_expr, spec->truncate_expr, from);
+	/*
+	 * Feeds: an update that keeps its key is replaced by its post-image
+	 * (next order key, same version), so its pre-image is dropped.  SCD1
+	 * counts every other row as skipped as it is read (exact copies stay
+	 * so); what goes, is rejected or is a truncate is taken back later.
+	 */
+	if (spec->pair_preimages)
+	{
+		appendStringInfoString(buf,
+							   "\n  WHERE CASE WHEN \"__s\".\"_change_type\" = 'update_preimage' AND EXISTS ("
+							   "SELECT 1 FROM \"__raw\" AS \"__p\" WHERE \"__p\".\"_change_type\" = 'update_postimage'"
+							   " AND \"__p\".\"_commit_version\" = \"__s\".\"_commit_version\""
+							   " AND \"__p\".\"_change_seq\" = \"__s\".\"_change_seq\" + 1 AND ");
+		AppendEqual(buf, "\"__p\"", "\"__s\"", spec->keys);
+		appendStringInfo(buf, ") THEN false ELSE %s END", spec->scd_type == 1 ? "medallion._merge_tally(4, 1)" : "true");
+	}
+	else if (spec->scd_type == 1)
+		appendStringInfoString(buf, "\n  WHERE medallion._merge_tally(4, 1)");
 	if (spec->scd_type == 1)
 	{
-		appendStringInfoString(buf, "\n  WHERE medallion._merge_tally(4, 1)\n  ORDER BY ");
+		appendStringInfoString(buf, "\n  ORDER BY ");
 		AppendCopyKey(buf, spec, true);
 	}
 	appendStringInfoString(buf, ") AS \"__x\"\n  WINDOW \"__k\" AS (PARTITION BY ");
 	AppendColumns(buf, "\"__x\"", spec->keys);
 	appendStringInfoString(buf, " ORDER BY ");
 	AppendOrder(buf, "\"__x\"", spec->sequence, "DESC");
-	appendStringInfoString(buf, ")) AS \"__z\"");
-	/* Dropped pre-images: as if never read. */
-	if (spec->pair_preimages)
-		appendStringInfo(buf, "\n  WHERE %s", spec->scd_type == 1
-						 ? "CASE WHEN \"__z\".\"__m_rank\" < 0 THEN NOT medallion._merge_tally(4, -1) ELSE true END"
-						 : "\"__z\".\"__m_rank\" >= 0");
-	appendStringInfoString(buf, ") AS \"__y\"");
+	appendStringInfoString(buf, ")) AS \"__z\") AS \"__y\"");
 	appendStringInfoString(buf, "\n),\n");
 
 	/* The few rows that need a closer look: truncates, NULLs, shared (key, sequence). */
