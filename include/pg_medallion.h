@@ -66,6 +66,15 @@ typedef struct TickSnapshot
 	TimestampTz committed_at;
 } TickSnapshot;
 
+/* An identity switch (catalog.c): what BeginAsRole saved for EndAsRole. */
+typedef struct OwnerSwitch
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			save_nestlevel;
+	Oid			switched_to;
+} OwnerSwitch;
+
 /* init.c: settings */
 extern int	medallion_tick_interval_ms;
 extern char *medallion_database;
@@ -87,8 +96,16 @@ extern Oid	MedallionChangeSeqOid(void);
 extern bool LookupFeedBySource(Oid source, FeedRow *feed);
 extern bool LookupFeedById(int32 feed_id, FeedRow *feed);
 extern void CheckSourceReadable(Oid source);
-extern void SwitchToOwner(Oid owner, Oid *save_userid, int *save_sec_context);
-extern void RestoreUser(Oid save_userid, int save_sec_context);
+extern void BeginAsRole(Oid role, OwnerSwitch *sw);
+extern void BeginAsOwner(OwnerSwitch *sw);
+extern void EndAsRole(OwnerSwitch *sw);
+extern void CallerAgain(OwnerSwitch *sw);
+extern void OwnerAgain(OwnerSwitch *sw);
+#define EndAsOwner(sw) EndAsRole(sw)
+extern int	BeginPinnedPath(void);
+extern void EndPinnedPath(int nestlevel);
+extern int	SpiConnectPinned(void);
+extern void SpiFinishPinned(int nestlevel);
 extern uint64 RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *args, int expected);
 
 /* feed.c */
@@ -125,6 +142,14 @@ extern int64 FeedFirstVersion(const FeedRow *feed);
 extern bool TickOnce(int64 *version, char *message, size_t message_size);
 
 /* read.c */
+typedef struct RowToJsonb
+{
+	FmgrInfo	flinfo;
+	Datum		meta_keys;		/* text[] of metadata columns to leave out, or 0 */
+} JsonbConverter;
+extern void InitRowToJsonb(JsonbConverter *conv, Oid rowtype, bool drop_meta);
+extern Datum RowToJsonb(JsonbConverter *conv, Datum row);
+extern void CheckColumnDefinitions(TupleDesc outdesc, const FeedRow *feed, bool as_json);
 extern void CheckRetained(const FeedRow *feed, int64 from);
 extern void ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to, bool as_json,
 						 bool net);

@@ -38,7 +38,24 @@ NameId(const char *name)
 	return (int32) ((hash_bytes((const unsigned char *) name, strlen(name)) & 0x7ffffffe) + 1);
 }
 
-/* RecordName inserts (id, name) into medallion.application; any error is swallowed. */
+/* NamingErrorIsExpected says whether RecordName may swallow an error with this SQLSTATE. */
+static bool
+NamingErrorIsExpected(int sqlerrcode)
+{
+	switch (sqlerrcode)
+	{
+		case ERRCODE_UNIQUE_VIOLATION:
+		case ERRCODE_T_R_SERIALIZATION_FAILURE:
+		case ERRCODE_T_R_DEADLOCK_DETECTED:
+		case ERRCODE_LOCK_NOT_AVAILABLE:
+		case ERRCODE_READ_ONLY_SQL_TRANSACTION:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* RecordName inserts (id, name) into medallion.application; expected errors are swallowed. */
 static void
 RecordName(int32 id, const char *name)
 {
@@ -58,12 +75,22 @@ RecordName(int32 id, const char *name)
 	}
 	PG_CATCH();
 	{
-		/* Naming is a courtesy: never fail the writer for it. */
+		ErrorData  *edata;
+
+		/*
+		 * Naming is a courtesy: a conflict or a lock the name's row cannot
+		 * get does not fail the writer.  Anything else (a cancel, a
+		 * statement_timeout, out of memory) is the writer's error.
+		 */
 		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
+		if (!NamingErrorIsExpected(edata->sqlerrcode))
+			ReThrowError(edata);
+		FreeErrorData(edata);
 	}
 	PG_END_TRY();
 }

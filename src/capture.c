@@ -21,6 +21,7 @@
 #include "pg_medallion.h"
 
 #include "access/genam.h"
+#include "catalog/partition.h"
 #include "access/heapam.h"
 #include "catalog/pg_am.h"
 #include "access/table.h"
@@ -202,6 +203,25 @@ BuildColumnMap(CaptureEntry *entry, TupleDesc source_desc, TupleDesc part_desc)
 }
 
 /*
+ * CheckTriggerOwnsFeed errors unless `relid` is the feed's source or one of
+ * its partitions: a capture trigger attached elsewhere (by hand, with
+ * another feed's id) would write forged changes into that feed.
+ */
+static void
+CheckTriggerOwnsFeed(Oid relid, const FeedRow *feed)
+{
+	if (relid == feed->source)
+		return;
+	if (get_rel_relispartition(relid) && list_member_oid(get_partition_ancestors(relid), feed->source))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("table %s is not captured by feed %d", RelationDisplayName(relid), feed->feed_id),
+			 errdetail("The feed captures table %s.", RelationDisplayName(feed->source)),
+			 errhint("Capture triggers are created by medallion.enable_feed(); drop this trigger.")));
+}
+
+/*
  * GetCaptureEntry returns the valid cache entry for relation `relid` (the
  * trigger's relation, or a logical feed's source), building it on a miss.
  */
@@ -227,6 +247,7 @@ GetCaptureEntry(Oid relid, int32 feed_id)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("feed %d of table %s is not in medallion.feed", feed_id, RelationDisplayName(relid)),
 				 errhint("Call medallion.disable_feed() and medallion.enable_feed() to repair it.")));
+	CheckTriggerOwnsFeed(relid, &entry->feed);
 	for (t = 0; t < CHANGE_TYPE_COUNT; t++)
 		entry->change_type_label[t] = MedallionChangeTypeLabel((ChangeType) t);
 	entry->seq_oid = MedallionChangeSeqOid();
@@ -627,8 +648,14 @@ medallion_capture(PG_FUNCTION_ARGS)
 										  ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(statement_cxt);
 
-	if (trigdata->tg_trigger->tgnargs != 1)
-		elog(ERROR, "medallion._capture() expects the feed id as its only argument");
+	/* Only the triggers enable_feed made (their names, the feed id as only argument) capture. */
+	if (trigdata->tg_trigger->tgnargs != 1 ||
+		strncmp(trigdata->tg_trigger->tgname, "medallion_capture_", strlen("medallion_capture_")) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" on table %s is not a capture trigger of pg_medallion",
+						trigdata->tg_trigger->tgname, RelationDisplayName(RelationGetRelid(source))),
+				 errhint("Capture triggers are created by medallion.enable_feed(); drop this trigger.")));
 	entry = GetCaptureEntry(RelationGetRelid(source), pg_strtoint32(trigdata->tg_trigger->tgargs[0]));
 	xid = (int64) U64FromFullTransactionId(GetTopFullTransactionId());
 	BeginBatch(&batch, entry, source, xid, nrows, GetUserId(), CurrentApplicationId());

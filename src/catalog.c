@@ -29,6 +29,7 @@
 #include "access/genam.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
+#include "utils/guc.h"
 
 static const char *const change_type_labels[CHANGE_TYPE_COUNT] = {
 	"insert", "update_preimage", "update_postimage", "delete", "truncate"
@@ -144,13 +145,12 @@ LookupFeedWhere(const char *condition, Oid argtype, Datum arg, FeedRow *feed)
 {
 	bool		found = false;
 	char	   *query;
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSwitch as_owner;
 
 	query = psprintf("SELECT feed_id, source::oid, change_table::oid, enabled_xid, "
 					 "partition_span, mode, retained_from FROM medallion.feed WHERE %s", condition);
 
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	BeginAsOwner(&as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args(query, 1, &argtype, &arg, NULL, false, 1) != SPI_OK_SELECT)
@@ -173,7 +173,7 @@ LookupFeedWhere(const char *condition, Oid argtype, Datum arg, FeedRow *feed)
 		found = true;
 	}
 	SPI_finish();
-	RestoreUser(save_userid, save_sec);
+	EndAsOwner(&as_owner);
 	pfree(query);
 	return found;
 }
@@ -229,13 +229,12 @@ CheckSourceReadable(Oid source)
 uint64
 RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *args, int expected)
 {
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSwitch as_owner;
 	int			rc;
 	uint64		processed;
 	bool		was_in_own_ddl = medallion_in_own_ddl;
 
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	BeginAsOwner(&as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	medallion_in_own_ddl = true;
@@ -253,21 +252,96 @@ RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *args, int expected)
 		elog(ERROR, "generated statement failed (%s): %s", SPI_result_code_string(rc), sql);
 	processed = SPI_processed;
 	SPI_finish();
-	RestoreUser(save_userid, save_sec);
+	EndAsOwner(&as_owner);
 	return processed;
 }
 
-/* SwitchToOwner runs what follows as another role, saving the caller's identity. */
+/*
+ * BeginAsRole runs what follows as `role` in a security-restricted
+ * operation with search_path pinned to pg_catalog, pg_temp under a new GUC
+ * nest level (pg_ivm's RefreshImmvByOid pattern): names in our SQL resolve
+ * to pg_catalog whatever the caller's path holds, and the restricted
+ * operation keeps code reached from here from changing the session (SET
+ * ROLE, temporary tables).  Undo with EndAsRole; an error undoes both at
+ * (sub)transaction abort.
+ */
 void
-SwitchToOwner(Oid owner, Oid *save_userid, int *save_sec_context)
+BeginAsRole(Oid role, OwnerSwitch *sw)
 {
-	GetUserIdAndSecContext(save_userid, save_sec_context);
-	SetUserIdAndSecContext(owner, *save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	GetUserIdAndSecContext(&sw->save_userid, &sw->save_sec);
+	sw->switched_to = role;
+	SetUserIdAndSecContext(role, sw->save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	sw->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 }
 
-/* RestoreUser undoes SwitchToOwner (errors undo it at transaction abort). */
+/* BeginAsOwner is BeginAsRole for the extension owner: for our own catalog and change tables only. */
 void
-RestoreUser(Oid save_userid, int save_sec_context)
+BeginAsOwner(OwnerSwitch *sw)
 {
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	BeginAsRole(MedallionExtensionOwner(), sw);
+}
+
+/* EndAsRole (EndAsOwner) gives back the caller's identity and settings. */
+void
+EndAsRole(OwnerSwitch *sw)
+{
+	AtEOXact_GUC(false, sw->save_nestlevel);
+	SetUserIdAndSecContext(sw->save_userid, sw->save_sec);
+}
+
+/*
+ * CallerAgain runs what follows as the caller again, inside a BeginAsRole
+ * (search_path stays pinned), for user code met on the way: a cast, a domain
+ * check.  OwnerAgain switches back.
+ */
+void
+CallerAgain(OwnerSwitch *sw)
+{
+	SetUserIdAndSecContext(sw->save_userid, sw->save_sec);
+}
+
+void
+OwnerAgain(OwnerSwitch *sw)
+{
+	SetUserIdAndSecContext(sw->switched_to, sw->save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+}
+
+/*
+ * BeginPinnedPath pins search_path for SQL of ours run as the caller (event
+ * triggers, catalog reads): the caller's own operators and functions must
+ * not replace pg_catalog's in it.  Undo with EndPinnedPath.
+ */
+int
+BeginPinnedPath(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+void
+EndPinnedPath(int nestlevel)
+{
+	AtEOXact_GUC(false, nestlevel);
+}
+
+/* SpiConnectPinned connects to SPI with search_path pinned (BeginPinnedPath); returns what SpiFinishPinned needs. */
+int
+SpiConnectPinned(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	return BeginPinnedPath();
+}
+
+/* SpiFinishPinned undoes SpiConnectPinned. */
+void
+SpiFinishPinned(int nestlevel)
+{
+	SPI_finish();
+	EndPinnedPath(nestlevel);
 }

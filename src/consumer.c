@@ -78,10 +78,9 @@ CheckConsumerAccess(const char *consumer)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1] = {CStringGetTextDatum(consumer)};
 	Oid			owner = InvalidOid;
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSwitch as_owner;
 
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	BeginAsOwner(&as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT owner::oid FROM medallion.consumer WHERE consumer OPERATOR(pg_catalog.=) $1",
@@ -94,7 +93,7 @@ CheckConsumerAccess(const char *consumer)
 		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	SPI_finish();
-	RestoreUser(save_userid, save_sec);
+	EndAsOwner(&as_owner);
 
 	if (!OidIsValid(owner))
 		ereport(ERROR,
@@ -209,8 +208,7 @@ SnapshotStart(const FeedRow *feeds, int nfeeds, Oid *tables)
 	int64		version;
 	bool		isnull;
 	int			i;
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSwitch as_owner;
 
 	RunAsOwner("LOCK TABLE medallion.tick IN EXCLUSIVE MODE", 0, NULL, NULL, SPI_OK_UTILITY);
 	snap = RegisterSnapshot(GetLatestSnapshot());
@@ -227,7 +225,7 @@ SnapshotStart(const FeedRow *feeds, int nfeeds, Oid *tables)
 		tables[i] = get_relname_relid(name, MedallionChangesSchemaOid());
 	}
 
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	BeginAsOwner(&as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	plan = SPI_prepare("INSERT INTO medallion.tick "
@@ -249,7 +247,7 @@ SnapshotStart(const FeedRow *feeds, int nfeeds, Oid *tables)
 			elog(ERROR, "could not copy the snapshot of %s", RelationDisplayName(feeds[i].source));
 	}
 	SPI_finish();
-	RestoreUser(save_userid, save_sec);
+	EndAsOwner(&as_owner);
 	UnregisterSnapshot(snap);
 	return version;
 }
@@ -266,9 +264,9 @@ DropSnapshotTables(const char *consumer, int32 feed_id)
 		List	   *tables = NIL;
 		ListCell   *lc;
 		uint64		i;
+		int			spi_nest;
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
+		spi_nest = SpiConnectPinned();
 		if (SPI_execute_with_args("SELECT snapshot_table::oid FROM medallion.consumer_feed "
 								  "WHERE consumer OPERATOR(pg_catalog.=) $1 AND snapshot_table IS NOT NULL "
 								  "AND ($2 OPERATOR(pg_catalog.=) 0 OR feed_id OPERATOR(pg_catalog.=) $2)",
@@ -283,7 +281,7 @@ DropSnapshotTables(const char *consumer, int32 feed_id)
 			tables = lappend_oid(tables, table);
 			MemoryContextSwitchTo(spi);
 		}
-		SPI_finish();
+		SpiFinishPinned(spi_nest);
 		foreach(lc, tables)
 			RunAsOwner(psprintf("DROP TABLE IF EXISTS %s", RelationDisplayName(lfirst_oid(lc))),
 					   0, NULL, NULL, SPI_OK_UTILITY);
@@ -472,10 +470,9 @@ medallion_reset_consumer(PG_FUNCTION_ARGS)
 	args[0] = CStringGetTextDatum(consumer);
 	args[2] = Int32GetDatum(one_feed ? only.feed_id : 0);
 	{
-		Oid			save_userid;
-		int			save_sec;
+		OwnerSwitch as_owner;
 
-		SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+		BeginAsOwner(&as_owner);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		if (SPI_execute_with_args("SELECT feed_id, watermark FROM medallion.consumer_feed "
@@ -495,10 +492,14 @@ medallion_reset_consumer(PG_FUNCTION_ARGS)
 			old_marks[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 		}
 		SPI_finish();
-		RestoreUser(save_userid, save_sec);
+		EndAsOwner(&as_owner);
 	}
 	if (nrows == 0 && !one_feed)
-		elog(ERROR, "consumer \"%s\" reads no feed", consumer);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("consumer \"%s\" reads no feed", consumer),
+				 errdetail("The tables it read were dropped, and their feeds with them."),
+				 errhint("Drop the consumer with medallion.drop_consumer() and create a new one.")));
 	if (nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -559,10 +560,9 @@ LockWatermark(const char *consumer, const FeedRow *feed, bool nowait, bool peek,
 	int			attempt;
 	int64		watermark = -1;
 	bool		exists = false;
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSwitch as_owner;
 
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	BeginAsOwner(&as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	for (attempt = peek ? 0 : 1; attempt <= 2; attempt++)
@@ -601,7 +601,7 @@ LockWatermark(const char *consumer, const FeedRow *feed, bool nowait, bool peek,
 		}
 	}
 	SPI_finish();
-	RestoreUser(save_userid, save_sec);
+	EndAsOwner(&as_owner);
 
 	if (watermark < 0)
 		ereport(ERROR,
@@ -659,7 +659,7 @@ CheckNotStale(const char *consumer, const FeedRow *feed, int64 from)
  * inserts of the version they were copied at, before any change.
  */
 static void
-ReadSnapshot(FunctionCallInfo fcinfo, Oid snapshot_table, int64 version, bool as_json)
+ReadSnapshot(FunctionCallInfo fcinfo, const FeedRow *feed, Oid snapshot_table, int64 version, bool as_json)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TupleDesc	outdesc;
@@ -668,24 +668,45 @@ ReadSnapshot(FunctionCallInfo fcinfo, Oid snapshot_table, int64 version, bool as
 	TickSnapshot *tick = LoadTicks(version, version, &nticks);
 	Oid			insert_label = MedallionChangeTypeLabel(CHANGE_INSERT);
 	StringInfoData select;
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSwitch as_owner;
 	Portal		portal;
 	int64		ordinal = 0;
 	int			i;
+	JsonbConverter to_json;
+	Relation	snap;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	outdesc = rsinfo->setDesc;
 	ndata = outdesc->natts - 4;
+	CheckColumnDefinitions(outdesc, feed, as_json);
 	initStringInfo(&select);
 	if (as_json)
-		appendStringInfoString(&select, "pg_catalog.to_jsonb(c.*)");
+	{
+		appendStringInfoString(&select, "c");
+		InitRowToJsonb(&to_json, get_rel_type_id(snapshot_table), false);
+	}
 	else
+	{
+		/* Copied from the source, whose columns may be domains over the change table's types. */
+		snap = table_open(snapshot_table, AccessShareLock);
 		for (i = 0; i < ndata; i++)
-			appendStringInfo(&select, "%sc.%s", i ? ", " : "",
-							 quote_identifier(NameStr(TupleDescAttr(outdesc, i)->attname)));
+		{
+			Form_pg_attribute want = TupleDescAttr(outdesc, i);
+			int			attnum = SPI_fnumber(RelationGetDescr(snap), NameStr(want->attname));
 
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+			if (attnum <= 0 ||
+				getBaseType(TupleDescAttr(RelationGetDescr(snap), attnum - 1)->atttypid) != want->atttypid)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("the snapshot of consumer start does not match the reader's column \"%s\"",
+								NameStr(want->attname)),
+						 errhint("Reset the consumer with medallion.reset_consumer().")));
+			appendStringInfo(&select, "%sc.%s", i ? ", " : "", quote_identifier(NameStr(want->attname)));
+		}
+		table_close(snap, AccessShareLock);
+	}
+
+	BeginAsOwner(&as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	portal = SPI_cursor_open_with_args(NULL, psprintf("SELECT %s FROM %s AS c", select.data,
@@ -705,6 +726,13 @@ ReadSnapshot(FunctionCallInfo fcinfo, Oid snapshot_table, int64 version, bool as
 
 			for (i = 0; i < ndata; i++)
 				values[i] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, i + 1, &nulls[i]);
+			if (as_json)
+			{
+				/* Casts to json of the row's types belong to their owners: as the caller. */
+				CallerAgain(&as_owner);
+				values[0] = RowToJsonb(&to_json, values[0]);
+				OwnerAgain(&as_owner);
+			}
 			values[ndata] = ObjectIdGetDatum(insert_label);
 			values[ndata + 1] = Int64GetDatum(version);
 			values[ndata + 2] = TimestampTzGetDatum(tick->committed_at);
@@ -717,7 +745,7 @@ ReadSnapshot(FunctionCallInfo fcinfo, Oid snapshot_table, int64 version, bool as
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();
-	RestoreUser(save_userid, save_sec);
+	EndAsOwner(&as_owner);
 }
 
 /*
@@ -752,7 +780,7 @@ Consume(FunctionCallInfo fcinfo, const char *consumer, const FeedRow *feed, int6
 	if (from <= to)
 		CheckNotStale(consumer, feed, from);
 	if (OidIsValid(snapshot_table))
-		ReadSnapshot(fcinfo, snapshot_table, watermark, as_json);
+		ReadSnapshot(fcinfo, feed, snapshot_table, watermark, as_json);
 	ReadVersions(fcinfo, feed, from, to, as_json, net);
 	if (OidIsValid(snapshot_table) && !peek)
 		DropSnapshotTables(consumer, feed->feed_id);

@@ -396,6 +396,7 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 static void
 CheckNoConsumers(const FeedRow *feed)
 {
+	int			spi_nest;
 	char	   *names = NULL;
 	Oid			argtypes[1] = {INT4OID};
 	Datum		args[1] = {Int32GetDatum(feed->feed_id)};
@@ -403,8 +404,7 @@ CheckNoConsumers(const FeedRow *feed)
 	bool		isnull = true;
 	Datum		d;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	spi_nest = SpiConnectPinned();
 	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(consumer, ', ' ORDER BY consumer) "
 							  "FROM medallion.consumer_feed WHERE feed_id OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
@@ -412,7 +412,7 @@ CheckNoConsumers(const FeedRow *feed)
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
 		names = MemoryContextStrdup(outer, TextDatumGetCString(d));
-	SPI_finish();
+	SpiFinishPinned(spi_nest);
 	if (names)
 		ereport(ERROR,
 				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
@@ -449,7 +449,13 @@ medallion_disable_feed(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("table %s has no change feed", RelationDisplayName(source)),
 				 errhint("See medallion.feeds for the tables that have one.")));
-	CheckFeedPrivileges(source, "disable");
+	/* Dropping the change table destroys history: the source's owner decides, not a TRIGGER grantee. */
+	if (!pg_class_ownercheck(source, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to disable its feed", RelationDisplayName(source)),
+				 errdetail("Disabling a feed drops its change table and readers."),
+				 errhint("Ask the table's owner (or a member of the owning role) to disable it.")));
 	CheckNoConsumers(&feed);
 
 	ct_qualified = RelationDisplayName(feed.change_table);
@@ -482,13 +488,13 @@ medallion_disable_feed(PG_FUNCTION_ARGS)
 static void
 CollectOids(const char *query, List **oids, List **ints)
 {
+	int			spi_nest;
 	MemoryContext outer = CurrentMemoryContext;
 	uint64		i;
 
 	*oids = NIL;
 	*ints = NIL;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	spi_nest = SpiConnectPinned();
 	if (SPI_execute(query, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "query failed: %s", query);
 	for (i = 0; i < SPI_processed; i++)
@@ -502,7 +508,7 @@ CollectOids(const char *query, List **oids, List **ints)
 		*ints = lappend_int(*ints, n);
 		MemoryContextSwitchTo(spi);
 	}
-	SPI_finish();
+	SpiFinishPinned(spi_nest);
 }
 
 /* FedAncestorFeed returns the feed id of the nearest fed ancestor of a partition, or -1. */
@@ -608,6 +614,7 @@ medallion_sync_partition_triggers(PG_FUNCTION_ARGS)
 	if (medallion_in_own_ddl)
 		PG_RETURN_VOID();
 
+	/* Not pinned: the partitions ALTER TABLE names resolve through the path the command used. */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("SELECT command FROM pg_catalog.pg_event_trigger_ddl_commands()", true, 0) != SPI_OK_SELECT)

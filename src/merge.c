@@ -1237,20 +1237,20 @@ medallion_drop_merge_state(PG_FUNCTION_ARGS)
 	Oid			target = PG_GETARG_OID(0);
 	Oid			state = InvalidOid;
 	bool		isnull;
+	int			spi_nest;
 
 	if (!pg_class_ownercheck(target, GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table %s to drop its merge state", RelationDisplayName(target)),
 				 errhint("Run it as the target's owner.")));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	spi_nest = SpiConnectPinned();
 	if (SPI_execute_with_args("SELECT state_table::oid FROM medallion.apply_target WHERE target = $1", 1,
 							  (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(target)}, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading medallion.apply_target failed");
 	if (SPI_processed == 1)
 		state = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	SpiFinishPinned(spi_nest);
 	if (!OidIsValid(state))
 		PG_RETURN_BOOL(false);
 	LockRelationOid(state, AccessExclusiveLock);

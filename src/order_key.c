@@ -180,14 +180,13 @@ static int64
 ReserveNumbers(Oid seq_oid)
 {
 	int64		first = nextval_internal(seq_oid, false);
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSwitch as_owner;
 
 	CheckNumber(first + STATEMENT_NUMBERS_PER_REFILL);
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	BeginAsOwner(&as_owner);
 	(void) DirectFunctionCall2(setval_oid, ObjectIdGetDatum(seq_oid),
 							   Int64GetDatum(first + STATEMENT_NUMBERS_PER_REFILL - 1));
-	RestoreUser(save_userid, save_sec);
+	EndAsOwner(&as_owner);
 	return first;
 }
 

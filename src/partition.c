@@ -132,14 +132,14 @@ EnsureChangePartitions(const FeedRow *feed, int64 xid, bool nowait)
 Datum
 medallion_ensure_partitions(PG_FUNCTION_ARGS)
 {
+	int			spi_nest;
 	int64		next_xid = CurrentFullXid();
 	List	   *feed_ids = NIL;
 	ListCell   *lc;
 	uint64		i;
 	MemoryContext outer = CurrentMemoryContext;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	spi_nest = SpiConnectPinned();
 	if (SPI_execute("SELECT feed_id FROM medallion.feed WHERE mode OPERATOR(pg_catalog.=) 'trigger'",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read medallion.feed");
@@ -153,7 +153,7 @@ medallion_ensure_partitions(PG_FUNCTION_ARGS)
 		feed_ids = lappend_int(feed_ids, feed_id);
 		MemoryContextSwitchTo(spi);
 	}
-	SPI_finish();
+	SpiFinishPinned(spi_nest);
 
 	foreach(lc, feed_ids)
 	{

@@ -209,13 +209,12 @@ PullWrite(LogicalDecodingContext *ctx, XLogRecPtr lsn, TransactionId xid, bool l
 void
 LoadPullFeeds(PullState *ps)
 {
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSwitch as_owner;
 	uint64		i;
 	int			maxatts = 1;
 	MemoryContext outer = CurrentMemoryContext;
 
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	BeginAsOwner(&as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("SELECT feed_id, enabled_lsn::text FROM medallion.feed WHERE mode = 'logical' ORDER BY feed_id",
@@ -261,7 +260,7 @@ LoadPullFeeds(PullState *ps)
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();
-	RestoreUser(save_userid, save_sec);
+	EndAsOwner(&as_owner);
 	ps->values = palloc(sizeof(Datum) * maxatts);
 	ps->nulls = palloc(sizeof(bool) * maxatts);
 }
@@ -410,11 +409,10 @@ StorePullFeed(PullFeed *pf, int64 pull_xid)
 XLogRecPtr
 ReadStoredLsn(bool for_update)
 {
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSwitch as_owner;
 	XLogRecPtr	lsn = InvalidXLogRecPtr;
 
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	BeginAsOwner(&as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute(for_update ? "SELECT stored_lsn FROM medallion.logical_slot FOR UPDATE"
@@ -427,7 +425,7 @@ ReadStoredLsn(bool for_update)
 		lsn = DatumGetLSN(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	SPI_finish();
-	RestoreUser(save_userid, save_sec);
+	EndAsOwner(&as_owner);
 	return lsn;
 }
 

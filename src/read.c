@@ -19,6 +19,10 @@
 #include "net.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "nodes/makefuncs.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -124,7 +128,11 @@ CheckRetained(const FeedRow *feed, int64 from)
 				 errhint("Read from version " INT64_FORMAT " or later.", now.retained_from)));
 }
 
-/* DataSelectList returns the SELECT list of data columns for the output columns (all but the metadata). */
+/*
+ * DataSelectList returns the SELECT list of data columns for the output
+ * columns (all but the metadata); for jsonb output the whole change row,
+ * turned into jsonb later as the caller (RowToJsonb).
+ */
 static char *
 DataSelectList(TupleDesc outdesc, bool as_json)
 {
@@ -132,13 +140,108 @@ DataSelectList(TupleDesc outdesc, bool as_json)
 	int			i;
 
 	if (as_json)
-		return "(pg_catalog.to_jsonb(c.*) OPERATOR(pg_catalog.-) "
-			"'{_xid,_seq,_change_type,_role,_app}'::pg_catalog.text[])";
+		return "c";
 	initStringInfo(&buf);
 	for (i = 0; i < outdesc->natts - READ_META_COLUMNS; i++)
 		appendStringInfo(&buf, "%sc.%s", i ? ", " : "",
 						 quote_identifier(NameStr(TupleDescAttr(outdesc, i)->attname)));
 	return buf.data;
+}
+
+/*
+ * InitRowToJsonb prepares pg_catalog.to_jsonb for rows of `rowtype`; with
+ * drop_meta the change table's metadata columns are left out.  to_jsonb
+ * calls the casts to json of the row's column types, which belong to their
+ * owners: RowToJsonb must run as the caller, never elevated.
+ */
+void
+InitRowToJsonb(JsonbConverter *conv, Oid rowtype, bool drop_meta)
+{
+	Datum		keys[CHANGE_META_COLUMNS];
+
+	keys[0] = CStringGetTextDatum("_xid");
+	keys[1] = CStringGetTextDatum("_seq");
+	keys[2] = CStringGetTextDatum("_change_type");
+	keys[3] = CStringGetTextDatum("_role");
+	keys[4] = CStringGetTextDatum("_app");
+	fmgr_info(F_TO_JSONB, &conv->flinfo);
+	fmgr_info_set_expr((Node *) makeFuncExpr(F_TO_JSONB, JSONBOID,
+											 list_make1(makeNullConst(rowtype, -1, InvalidOid)),
+											 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL),
+					   &conv->flinfo);
+	conv->meta_keys = drop_meta ?
+		PointerGetDatum(construct_array(keys, CHANGE_META_COLUMNS, TEXTOID, -1, false, TYPALIGN_INT)) : (Datum) 0;
+}
+
+/* RowToJsonb returns a row as jsonb (see InitRowToJsonb); run it as the caller. */
+Datum
+RowToJsonb(JsonbConverter *conv, Datum row)
+{
+	Datum		json = FunctionCall1(&conv->flinfo, row);
+
+	if (conv->meta_keys != (Datum) 0)
+		json = DirectFunctionCall2(jsonb_delete_array, json, conv->meta_keys);
+	return json;
+}
+
+/*
+ * CheckColumnDefinitions errors unless a reader's column definition list
+ * matches the feed: every data column is a column of the change table of
+ * exactly its type (or one jsonb column), then the four metadata columns.
+ * The list comes from the caller (medallion._changes and _consume are
+ * callable with any list): nothing is read under a type it does not have.
+ */
+void
+CheckColumnDefinitions(TupleDesc outdesc, const FeedRow *feed, bool as_json)
+{
+	int			ndata = outdesc->natts - READ_META_COLUMNS;
+	Relation	ct;
+	TupleDesc	ctdesc;
+	int			i;
+
+	if (ndata < 1 || (as_json && ndata != 1) ||
+		(as_json && TupleDescAttr(outdesc, 0)->atttypid != JSONBOID) ||
+		TupleDescAttr(outdesc, ndata)->atttypid != MedallionChangeTypeOid() ||
+		TupleDescAttr(outdesc, ndata + 1)->atttypid != INT8OID ||
+		TupleDescAttr(outdesc, ndata + 2)->atttypid != TIMESTAMPTZOID ||
+		TupleDescAttr(outdesc, ndata + 3)->atttypid != INT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the column definition list does not match the feed"),
+				 errhint("Call the feed's reader in medallion_changes instead.")));
+	if (as_json)
+		return;
+	ct = table_open(feed->change_table, AccessShareLock);
+	ctdesc = RelationGetDescr(ct);
+	for (i = 0; i < ndata; i++)
+	{
+		Form_pg_attribute want = TupleDescAttr(outdesc, i);
+		int			j;
+		bool		found = false;
+
+		for (j = 0; j < ctdesc->natts && !found; j++)
+		{
+			Form_pg_attribute have = TupleDescAttr(ctdesc, j);
+
+			if (have->attisdropped || strcmp(NameStr(have->attname), NameStr(want->attname)) != 0)
+				continue;
+			if (have->atttypid != want->atttypid)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("column \"%s\" of the change table has type %s, the reader expects %s",
+								NameStr(want->attname), format_type_be(have->atttypid),
+								format_type_be(want->atttypid)),
+						 errhint("The reader is out of date: disable and enable the feed again.")));
+			found = true;
+		}
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("the change table of table %s has no column \"%s\"",
+							RelationDisplayName(feed->source), NameStr(want->attname)),
+					 errhint("The reader is out of date: disable and enable the feed again.")));
+	}
+	table_close(ct, AccessShareLock);
 }
 
 /* CheckDataTypes errors if the change table's columns do not match what the caller expects. */
@@ -189,29 +292,20 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 	Oid			argtypes[2] = {INT8OID, INT8OID};
 	Datum		args[2];
 	Portal		portal;
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSwitch as_owner;
 	bool		checked = false;
 	NetKeys		keys;
 	TupleDesc	workdesc;
 	int64		trunc_version = -1,
 				trunc_seq = -1;
 	Oid			truncate_label = MedallionChangeTypeLabel(CHANGE_TRUNCATE);
+	JsonbConverter to_json;
 
 	if (rsinfo->setResult == NULL)
 		InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	outdesc = rsinfo->setDesc;
 	ndata = outdesc->natts - READ_META_COLUMNS;
-	if (ndata < 1 || (as_json && ndata != 1) ||
-		(as_json && TupleDescAttr(outdesc, 0)->atttypid != JSONBOID) ||
-		TupleDescAttr(outdesc, ndata)->atttypid != MedallionChangeTypeOid() ||
-		TupleDescAttr(outdesc, ndata + 1)->atttypid != INT8OID ||
-		TupleDescAttr(outdesc, ndata + 2)->atttypid != TIMESTAMPTZOID ||
-		TupleDescAttr(outdesc, ndata + 3)->atttypid != INT8OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("the column definition list does not match the feed"),
-				 errhint("Call the feed's reader in medallion_changes instead.")));
+	CheckColumnDefinitions(outdesc, feed, as_json);
 	if (net)
 		NetKeysOf(feed, &keys);
 	if (from > to)
@@ -243,8 +337,11 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 					 DataSelectList(outdesc, as_json), net ? keys.select_list : "",
 					 quote_qualified_identifier(MEDALLION_CHANGES_SCHEMA, get_rel_name(feed->change_table)));
 
+	if (as_json)
+		InitRowToJsonb(&to_json, get_rel_type_id(feed->change_table), true);
+
 	/* Change tables are readable by their owner only; the caller's SELECT on the source was checked. */
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	BeginAsOwner(&as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/*
@@ -278,6 +375,13 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 			ExecClearTuple(slot);
 			for (j = 0; j < ndata + 1; j++)
 				slot->tts_values[j] = SPI_getbinval(tup, desc, j + 1, &slot->tts_isnull[j]);
+			if (as_json)
+			{
+				/* The row's types' casts to json belong to their owners: as the caller. */
+				CallerAgain(&as_owner);
+				slot->tts_values[0] = RowToJsonb(&to_json, slot->tts_values[0]);
+				OwnerAgain(&as_owner);
+			}
 			slot->tts_values[ndata + 1] = Int64GetDatum(ticks[idx].version);
 			slot->tts_isnull[ndata + 1] = false;
 			slot->tts_values[ndata + 2] = TimestampTzGetDatum(ticks[idx].committed_at);
@@ -306,7 +410,7 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();
-	RestoreUser(save_userid, save_sec);
+	EndAsOwner(&as_owner);
 
 	tuplesort_performsort(sort);
 	if (net)

@@ -57,11 +57,10 @@ typedef struct VacuumResult
 static bool
 QueryInt64(const char *sql, int nargs, Oid *argtypes, Datum *args, int64 *result)
 {
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSwitch as_owner;
 	bool		found = false;
 
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	BeginAsOwner(&as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0) < 0)
@@ -78,7 +77,7 @@ QueryInt64(const char *sql, int nargs, Oid *argtypes, Datum *args, int64 *result
 		}
 	}
 	SPI_finish();
-	RestoreUser(save_userid, save_sec);
+	EndAsOwner(&as_owner);
 	return found;
 }
 
@@ -125,13 +124,12 @@ PinningConsumers(int32 feed_id, int64 version, int64 *min_watermark)
 	List	   *names = NIL;
 	Oid			argtypes[1] = {INT4OID};
 	Datum		args[1] = {Int32GetDatum(feed_id)};
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSwitch as_owner;
 	uint64		i;
 	MemoryContext outer = CurrentMemoryContext;
 
 	*min_watermark = PG_INT64_MAX;
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	BeginAsOwner(&as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT consumer, watermark FROM medallion.consumer_feed "
@@ -153,7 +151,7 @@ PinningConsumers(int32 feed_id, int64 version, int64 *min_watermark)
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();
-	RestoreUser(save_userid, save_sec);
+	EndAsOwner(&as_owner);
 	return names;
 }
 
@@ -168,14 +166,13 @@ DropPartitionsBelow(const FeedRow *feed, int64 bound, bool dry_run, VacuumResult
 {
 	Oid			argtypes[2] = {OIDOID, INT8OID};
 	Datum		args[2] = {ObjectIdGetDatum(feed->change_table), Int64GetDatum(bound)};
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSwitch as_owner;
 	uint64		i;
 	List	   *victims = NIL;
 	ListCell   *lc;
 	MemoryContext outer = CurrentMemoryContext;
 
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	BeginAsOwner(&as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* A partition's upper bound, from its FOR VALUES FROM (..) TO (..) clause. */
@@ -198,7 +195,7 @@ DropPartitionsBelow(const FeedRow *feed, int64 bound, bool dry_run, VacuumResult
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();
-	RestoreUser(save_userid, save_sec);
+	EndAsOwner(&as_owner);
 
 	foreach(lc, victims)
 	{
@@ -304,8 +301,7 @@ ExpireHistory(Oid target, Oid state_table, int64 retain_s, bool dry_run)
 	VacuumResult *result = palloc0(sizeof(VacuumResult));
 	Oid			argtypes[2] = {OIDOID, INT8OID};
 	Datum		args[2] = {ObjectIdGetDatum(target), Int64GetDatum(retain_s)};
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSwitch as_owner;
 	char	   *seq1 = NULL;
 	char	   *type = NULL;
 	List	   *keys = NIL;
@@ -318,7 +314,7 @@ ExpireHistory(Oid target, Oid state_table, int64 retain_s, bool dry_run)
 	result->relation = target;
 	result->oldest_kept = -1;
 
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	BeginAsOwner(&as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args("SELECT a.sequence_by[1], pg_catalog.format_type(t.atttypid, NULL), k.key "
@@ -342,7 +338,7 @@ ExpireHistory(Oid target, Oid state_table, int64 retain_s, bool dry_run)
 		}
 	}
 	SPI_finish();
-	RestoreUser(save_userid, save_sec);
+	EndAsOwner(&as_owner);
 	if (seq1 == NULL || (strcmp(type, "timestamp with time zone") != 0 &&
 						 strcmp(type, "timestamp without time zone") != 0 && strcmp(type, "date") != 0))
 		return result;			/* validity is not a time: nothing can be old */
@@ -426,12 +422,11 @@ medallion_vacuum(PG_FUNCTION_ARGS)
 
 	/* Which feeds and merge targets: the one named, or all the caller owns. */
 	{
-		Oid			save_userid;
-		int			save_sec;
+		OwnerSwitch as_owner;
 		uint64		i;
 		MemoryContext outer = CurrentMemoryContext;
 
-		SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+		BeginAsOwner(&as_owner);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		if (SPI_execute("SELECT 0, feed_id, 0::oid FROM medallion.feed UNION ALL "
@@ -457,7 +452,7 @@ medallion_vacuum(PG_FUNCTION_ARGS)
 			MemoryContextSwitchTo(spi);
 		}
 		SPI_finish();
-		RestoreUser(save_userid, save_sec);
+		EndAsOwner(&as_owner);
 	}
 
 	/* Check every retention first: a refused one changes nothing. */
@@ -544,10 +539,9 @@ medallion_set_retention(PG_FUNCTION_ARGS)
 			CheckRetainAllowed(-1, false);
 	}
 	{
-		Oid			save_userid;
-		int			save_sec;
+		OwnerSwitch as_owner;
 
-		SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+		BeginAsOwner(&as_owner);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		if (SPI_execute_with_args("UPDATE medallion.feed SET retention = $2 WHERE source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
@@ -559,7 +553,7 @@ medallion_set_retention(PG_FUNCTION_ARGS)
 			elog(ERROR, "updating medallion.apply_target failed");
 		updated += SPI_processed;
 		SPI_finish();
-		RestoreUser(save_userid, save_sec);
+		EndAsOwner(&as_owner);
 	}
 	if (updated == 0)
 		ereport(ERROR,

@@ -51,18 +51,18 @@ DescColumnByName(TupleDesc desc, const char *name)
 static char *
 FeedReader(int32 feed_id)
 {
+	int			spi_nest;
 	Oid			argtypes[1] = {INT4OID};
 	Datum		args[1] = {Int32GetDatum(feed_id)};
 	char	   *reader = NULL;
 	MemoryContext outer = CurrentMemoryContext;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	spi_nest = SpiConnectPinned();
 	if (SPI_execute_with_args("SELECT reader FROM medallion.feed WHERE feed_id OPERATOR(pg_catalog.=) $1",
 							  1, argtypes, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		reader = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	reader = reader ? MemoryContextStrdup(outer, reader) : NULL;
-	SPI_finish();
+	SpiFinishPinned(spi_nest);
 	if (reader == NULL)
 		elog(ERROR, "feed %d has no reader", feed_id);
 	return reader;

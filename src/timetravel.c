@@ -171,8 +171,7 @@ medallion_as_of(PG_FUNCTION_ARGS)
 	Datum		args[3];
 	SPIPlanPtr	plan;
 	Portal		portal;
-	Oid			save_userid;
-	int			save_sec;
+	OwnerSwitch as_owner;
 	Datum	   *values;
 	bool	   *nulls;
 	int			i;
@@ -210,7 +209,7 @@ medallion_as_of(PG_FUNCTION_ARGS)
 	nulls = palloc(sizeof(bool) * desc->natts);
 
 	/* The change table belongs to the extension owner; the caller's right to read was checked above. */
-	SwitchToOwner(MedallionExtensionOwner(), &save_userid, &save_sec);
+	BeginAsOwner(&as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* A truncate after the version removed rows the feed never listed (checked again per row below). */
@@ -265,6 +264,6 @@ medallion_as_of(PG_FUNCTION_ARGS)
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();
-	RestoreUser(save_userid, save_sec);
+	EndAsOwner(&as_owner);
 	return (Datum) 0;
 }

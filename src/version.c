@@ -68,18 +68,18 @@ CurrentFullXid(void)
 static int64
 RunTickTransaction(void)
 {
+	int			spi_nest;
 	int64		version;
 	bool		isnull;
 
 	StartTransactionCommand();
 	SetConfigOption("lock_timeout", "30s", PGC_SUSET, PGC_S_OVERRIDE);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	spi_nest = SpiConnectPinned();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_execute("SELECT medallion._tick()", false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "medallion._tick() failed");
 	version = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	SpiFinishPinned(spi_nest);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	return version;
@@ -223,10 +223,10 @@ RequestTick(void)
 static bool
 SelectInt64(const char *query, int nargs, Oid *argtypes, Datum *args, int64 *result)
 {
+	int			spi_nest;
 	bool		isnull = true;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	spi_nest = SpiConnectPinned();
 	if (SPI_execute_with_args(query, nargs, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "query failed: %s", query);
 	if (SPI_processed == 1)
@@ -236,7 +236,7 @@ SelectInt64(const char *query, int nargs, Oid *argtypes, Datum *args, int64 *res
 		if (!isnull)
 			*result = DatumGetInt64(d);
 	}
-	SPI_finish();
+	SpiFinishPinned(spi_nest);
 	return !isnull;
 }
 
@@ -280,6 +280,7 @@ VersionOfXid(int64 xid)
 TickSnapshot *
 LoadTicks(int64 from_version, int64 to_version, int *nticks)
 {
+	int			spi_nest;
 	MemoryContext outer = CurrentMemoryContext;
 	TickSnapshot *ticks;
 	Oid			argtypes[2] = {INT8OID, INT8OID};
@@ -287,8 +288,7 @@ LoadTicks(int64 from_version, int64 to_version, int *nticks)
 	int64		expected = to_version - from_version + 1;
 	uint64		i;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	spi_nest = SpiConnectPinned();
 	if (SPI_execute_with_args("SELECT version, snapshot_xmin, snapshot_xmax, snapshot_xip, committed_at "
 							  "FROM medallion.tick WHERE version BETWEEN $1 AND $2 ORDER BY version",
 							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
@@ -325,7 +325,7 @@ LoadTicks(int64 from_version, int64 to_version, int *nticks)
 			ticks[i].xip[j] = DatumGetInt64(elems[j]);
 	}
 	*nticks = (int) SPI_processed;
-	SPI_finish();
+	SpiFinishPinned(spi_nest);
 	return ticks;
 }
 
