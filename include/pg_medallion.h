@@ -107,6 +107,8 @@ extern void EndPinnedPath(int nestlevel);
 extern int	SpiConnectPinned(void);
 extern void SpiFinishPinned(int nestlevel);
 extern uint64 RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *args, int expected);
+extern uint64 RunAsRole(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *args, int expected);
+extern Oid	RelationOwner(Oid relid);
 
 /* feed.c */
 extern bool medallion_in_own_ddl;

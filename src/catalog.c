@@ -46,6 +46,22 @@ RelationDisplayName(Oid relid)
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname);
 }
 
+/* RelationOwner returns the owner of a relation (errors if it is gone). */
+Oid
+RelationOwner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with oid %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
 /* MedallionSchemaOid returns the oid of schema medallion, or errors if the extension is missing. */
 Oid
 MedallionSchemaOid(void)
@@ -229,12 +245,23 @@ CheckSourceReadable(Oid source)
 uint64
 RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *args, int expected)
 {
+	return RunAsRole(MedallionExtensionOwner(), sql, nargs, argtypes, args, expected);
+}
+
+/*
+ * RunAsRole is RunAsOwner for another role: DML on a user's table (merge
+ * state, SCD2 history) runs as that table's owner, so its triggers and
+ * rules never run with the extension owner's rights.
+ */
+uint64
+RunAsRole(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *args, int expected)
+{
 	OwnerSwitch as_owner;
 	int			rc;
 	uint64		processed;
 	bool		was_in_own_ddl = medallion_in_own_ddl;
 
-	BeginAsOwner(&as_owner);
+	BeginAsRole(role, &as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	medallion_in_own_ddl = true;

@@ -67,6 +67,47 @@ Wanted(PullState *ps, PullFeed *pf, ReorderBufferTXN *txn)
 }
 
 /*
+ * ConvertRetyped converts a value of a column whose type changed since the
+ * change was made, through the types' text forms, into the base type of the
+ * column's new type (change tables store base types: no domain check, which
+ * is its owner's code, runs here).  A value that does not convert fails the
+ * pull with an error that names the column, never the value: the pulling
+ * role need not be one that may read the table.
+ */
+static Datum
+ConvertRetyped(PullFeed *pf, int i, Form_pg_attribute decoded, Form_pg_attribute current, Datum value)
+{
+	Oid			output;
+	bool		varlena;
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum		result = (Datum) 0;
+
+	getTypeOutputInfo(decoded->atttypid, &output, &varlena);
+	PG_TRY();
+	{
+		result = OidInputFunctionCall(pf->input_func[i], OidOutputFunctionCall(output, value),
+									  pf->input_ioparam[i], current->atttypmod);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("a change of column \"%s\" of table %s made before its type changed does not convert from %s to %s",
+						NameStr(current->attname), RelationDisplayName(pf->feed.source),
+						format_type_be(decoded->atttypid), format_type_be(current->atttypid)),
+				 errdetail("The value is not shown: the pulling role may not be allowed to read it."),
+				 errhint("Change the column's type back, pull, then change it again; or disable and enable the feed.")));
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
  * BufferChange converts one decoded row to the source's current layout and
  * buffers it.  Decoded rows have the columns the table had when the change
  * was made; attribute numbers survive renames, so columns match by number:
@@ -123,14 +164,7 @@ BufferChange(PullState *ps, PullFeed *pf, TupleDesc decoded_desc, HeapTuple tupl
 		if (decoded->attlen == -1 && VARATT_IS_EXTERNAL(DatumGetPointer(value)))
 			value = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(value)));
 		if (decoded->atttypid != current->atttypid)
-		{
-			Oid			output;
-			bool		varlena;
-
-			getTypeOutputInfo(decoded->atttypid, &output, &varlena);
-			value = OidInputFunctionCall(pf->input_func[i], OidOutputFunctionCall(output, value),
-										 pf->input_ioparam[i], current->atttypmod);
-		}
+			value = ConvertRetyped(pf, i, decoded, current, value);
 		ps->values[i] = value;
 		ps->nulls[i] = false;
 	}
@@ -248,7 +282,7 @@ LoadPullFeeds(PullState *ps)
 		{
 			TupleDescCopyEntry(pf->desc, a + 1, source_desc, a + 1);
 			if (!TupleDescAttr(source_desc, a)->attisdropped)
-				getTypeInputInfo(TupleDescAttr(source_desc, a)->atttypid, &pf->input_func[a],
+				getTypeInputInfo(getBaseType(TupleDescAttr(source_desc, a)->atttypid), &pf->input_func[a],
 								 &pf->input_ioparam[a]);
 		}
 		TupleDescInitEntry(pf->desc, pf->nsource + 1, "_change_kind", INT4OID, -1, 0);

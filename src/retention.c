@@ -53,14 +53,14 @@ typedef struct VacuumResult
 	List	   *pinned_by;		/* consumer names, (char *) */
 } VacuumResult;
 
-/* QueryInt64 runs a one-value query as the extension owner; false if it returned no row or NULL. */
+/* QueryInt64 runs a one-value query as `role`; false if it returned no row or NULL. */
 static bool
-QueryInt64(const char *sql, int nargs, Oid *argtypes, Datum *args, int64 *result)
+QueryInt64(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *args, int64 *result)
 {
 	OwnerSwitch as_owner;
 	bool		found = false;
 
-	BeginAsOwner(&as_owner);
+	BeginAsRole(role, &as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0) < 0)
@@ -93,7 +93,7 @@ RetainSeconds(bool retain_given, Interval *retain, int32 feed_id)
 		return (int64) (retain->time / USECS_PER_SEC + retain->day * SECS_PER_DAY +
 						(int64) retain->month * DAYS_PER_MONTH * SECS_PER_DAY);
 	if (feed_id > 0 &&
-		QueryInt64("SELECT pg_catalog.date_part('epoch', retention)::bigint FROM medallion.feed "
+		QueryInt64(MedallionExtensionOwner(), "SELECT pg_catalog.date_part('epoch', retention)::bigint FROM medallion.feed "
 				   "WHERE feed_id OPERATOR(pg_catalog.=) $1", 1, argtypes, args, &secs))
 		return secs;
 	return medallion_retention_s;
@@ -232,12 +232,12 @@ VacuumFeed(const FeedRow *feed, int64 retain_s, bool dry_run, bool force)
 	result->relation = feed->source;
 
 	/* One vacuum per feed at a time: the second waits here, then sees what the first did. */
-	(void) QueryInt64("SELECT retained_from FROM medallion.feed WHERE feed_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
+	(void) QueryInt64(MedallionExtensionOwner(), "SELECT retained_from FROM medallion.feed WHERE feed_id OPERATOR(pg_catalog.=) $1 FOR UPDATE",
 					  1, argtypes, args, &retained_from);
 	old_from = Max(retained_from, first < 0 ? 0 : first);
 	result->oldest_kept = old_from;
 
-	(void) QueryInt64("SELECT pg_catalog.max(version) FROM medallion.tick WHERE version OPERATOR(pg_catalog.>) 0 "
+	(void) QueryInt64(MedallionExtensionOwner(), "SELECT pg_catalog.max(version) FROM medallion.tick WHERE version OPERATOR(pg_catalog.>) 0 "
 					  "AND committed_at OPERATOR(pg_catalog.<) (pg_catalog.now() OPERATOR(pg_catalog.-) "
 					  "pg_catalog.make_interval(secs => $2))", 2, argtypes, args, &expired);
 	if (first < 0 || expired < old_from)
@@ -250,7 +250,7 @@ VacuumFeed(const FeedRow *feed, int64 retain_s, bool dry_run, bool force)
 
 	/* Every change with an xid below xmin(snapshot(cutoff)) belongs to a version <= cutoff. */
 	args[1] = Int64GetDatum(cutoff);
-	if (!QueryInt64("SELECT snapshot_xmin FROM medallion.tick WHERE version OPERATOR(pg_catalog.=) $2",
+	if (!QueryInt64(MedallionExtensionOwner(), "SELECT snapshot_xmin FROM medallion.tick WHERE version OPERATOR(pg_catalog.=) $2",
 					2, argtypes, args, &bound))
 		elog(ERROR, "version " INT64_FORMAT " has no tick", cutoff);
 	DropPartitionsBelow(feed, bound, dry_run, result);
@@ -279,11 +279,11 @@ ExpireTombstones(Oid target, Oid state_table, int64 retain_s, bool dry_run)
 
 	result->relation = target;
 	result->oldest_kept = -1;
-	(void) QueryInt64(psprintf("SELECT pg_catalog.count(*) FROM %s %s", RelationDisplayName(state_table), where),
+	(void) QueryInt64(RelationOwner(state_table), psprintf("SELECT pg_catalog.count(*) FROM %s %s", RelationDisplayName(state_table), where),
 					  1, argtypes, args, &n);
 	result->rows_removed = n;
 	if (!dry_run && n > 0)
-		RunAsOwner(psprintf("DELETE FROM %s %s", RelationDisplayName(state_table), where),
+		RunAsRole(RelationOwner(state_table), psprintf("DELETE FROM %s %s", RelationDisplayName(state_table), where),
 				   1, argtypes, args, SPI_OK_DELETE);
 	return result;
 }
@@ -349,14 +349,14 @@ ExpireHistory(Oid target, Oid state_table, int64 retain_s, bool dry_run)
 		appendStringInfo(&match, "%st.%s OPERATOR(pg_catalog.=) e.%s", foreach_current_index(lc) > 0 ? " AND " : "",
 						 quote_identifier(lfirst(lc)), quote_identifier(lfirst(lc)));
 
-	(void) QueryInt64(psprintf("SELECT pg_catalog.count(*) FROM %s WHERE \"_valid_to\" OPERATOR(pg_catalog.<) %s",
+	(void) QueryInt64(RelationOwner(target), psprintf("SELECT pg_catalog.count(*) FROM %s WHERE \"_valid_to\" OPERATOR(pg_catalog.<) %s",
 							   RelationDisplayName(target), bound), 2, argtypes, args, &n);
 	result->rows_removed = n;
 	if (dry_run || n == 0)
 		return result;
-	RunAsOwner(psprintf("DELETE FROM %s WHERE \"_valid_to\" OPERATOR(pg_catalog.<) %s",
+	RunAsRole(RelationOwner(target), psprintf("DELETE FROM %s WHERE \"_valid_to\" OPERATOR(pg_catalog.<) %s",
 						RelationDisplayName(target), bound), 2, argtypes, args, SPI_OK_DELETE);
-	RunAsOwner(psprintf("DELETE FROM %s AS e WHERE e.%s OPERATOR(pg_catalog.<) COALESCE("
+	RunAsRole(RelationOwner(state_table), psprintf("DELETE FROM %s AS e WHERE e.%s OPERATOR(pg_catalog.<) COALESCE("
 						"(SELECT pg_catalog.min(t.\"_valid_from\") FROM %s AS t WHERE %s), %s)",
 						RelationDisplayName(state_table), quote_identifier(seq1), RelationDisplayName(target),
 						match.data, bound), 2, argtypes, args, SPI_OK_DELETE);
@@ -486,7 +486,7 @@ medallion_vacuum(PG_FUNCTION_ARGS)
 			continue;
 		if (retain_given)
 			retain_s = RetainSeconds(true, retain, 0);
-		else if (!QueryInt64("SELECT pg_catalog.date_part('epoch', retain_history)::bigint "
+		else if (!QueryInt64(MedallionExtensionOwner(), "SELECT pg_catalog.date_part('epoch', retain_history)::bigint "
 							 "FROM medallion.apply_target WHERE target OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
 							 1, argtypes, args, &retain_s))
 			retain_s = medallion_retention_s;

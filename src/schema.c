@@ -24,7 +24,12 @@
 
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "parser/parse_coerce.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
@@ -45,6 +50,61 @@ DescColumnByName(TupleDesc desc, const char *name)
 			return a;
 	}
 	return NULL;
+}
+
+/* FunctionIsTrusted says whether a function may run with the extension owner's rights: a superuser owns it. */
+static bool
+FunctionIsTrusted(Oid funcid)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	ReleaseSysCache(tup);
+	return superuser_arg(owner);
+}
+
+/*
+ * UntrustedCastFunction returns the function a cast from `from` to `to`
+ * (with typmod coercion) would run that a superuser does not own, or
+ * InvalidOid.  The change table is converted by the extension owner, so a
+ * cast written by another role must not run there.
+ */
+static Oid
+UntrustedCastFunction(Oid from, Oid to)
+{
+	Oid			funcid = InvalidOid;
+	CoercionPathType path = find_coercion_pathway(to, from, COERCION_EXPLICIT, &funcid);
+
+	if (path == COERCION_PATH_FUNC && OidIsValid(funcid) && !FunctionIsTrusted(funcid))
+		return funcid;
+	if (path == COERCION_PATH_ARRAYCOERCE)
+	{
+		Oid			inner = UntrustedCastFunction(get_element_type(from), get_element_type(to));
+
+		if (OidIsValid(inner))
+			return inner;
+	}
+	if (path == COERCION_PATH_COERCEVIAIO)
+	{
+		Oid			func;
+		bool		varlena;
+		Oid			ioparam;
+
+		getTypeOutputInfo(from, &func, &varlena);
+		if (!FunctionIsTrusted(func))
+			return func;
+		getTypeInputInfo(to, &func, &ioparam);
+		if (!FunctionIsTrusted(func))
+			return func;
+	}
+	funcid = InvalidOid;
+	if (find_typmod_coercion_function(to, &funcid) == COERCION_PATH_FUNC && OidIsValid(funcid) &&
+		!FunctionIsTrusted(funcid))
+		return funcid;
+	return InvalidOid;
 }
 
 /* FeedReader returns the qualified name of a feed's typed reader functions. */
@@ -135,6 +195,16 @@ EvolveFeedSchema(const FeedRow *feed, List *rename, const char *command)
 		}
 		else if (c->atttypid != base || c->atttypmod != typmod)
 		{
+			Oid			untrusted = UntrustedCastFunction(c->atttypid, base);
+
+			if (OidIsValid(untrusted))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("cannot carry the new type of column \"%s\" of table %s over to its change table",
+								NameStr(s->attname), RelationDisplayName(feed->source)),
+						 errdetail("Converting the recorded changes from %s to %s would run function %s, which is not owned by a superuser, with the extension owner's rights.",
+								   format_type_be(c->atttypid), type, format_procedure(untrusted)),
+						 errhint("Disable the feed (keeping its changes if needed), alter the table, and enable the feed again.")));
 			appendStringInfo(&ddl, "ALTER TABLE %s ALTER COLUMN %s TYPE %s USING %s::%s;\n", ct,
 							 quote_identifier(NameStr(s->attname)), type,
 							 quote_identifier(NameStr(s->attname)), type);

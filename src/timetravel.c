@@ -103,9 +103,13 @@ AsOfSql(const FeedRow *feed, TupleDesc desc)
 		if (a->attisdropped)
 			continue;
 		appendStringInfo(&cols, "%ss.%s", cols.len ? ", " : "", quote_identifier(NameStr(a->attname)));
-		/* Change tables store domains as their base type: cast back. */
-		appendStringInfo(&changed_cols, "%sc.%s::%s", changed_cols.len ? ", " : "",
-						 quote_identifier(NameStr(a->attname)), format_type_with_typemod(a->atttypid, a->atttypmod));
+		/*
+		 * Change tables store domains as their base type, the same datum: no
+		 * cast here, whose domain check would run elevated; medallion_as_of
+		 * checks domains as the caller.
+		 */
+		appendStringInfo(&changed_cols, "%sc.%s", changed_cols.len ? ", " : "",
+						 quote_identifier(NameStr(a->attname)));
 	}
 
 	initStringInfo(&sql);
@@ -174,6 +178,8 @@ medallion_as_of(PG_FUNCTION_ARGS)
 	OwnerSwitch as_owner;
 	Datum	   *values;
 	bool	   *nulls;
+	void	  **domain_extra;
+	bool		has_domains = false;
 	int			i;
 
 	relid = SourceOfRowType(fcinfo, &feed);
@@ -207,6 +213,10 @@ medallion_as_of(PG_FUNCTION_ARGS)
 
 	values = palloc(sizeof(Datum) * desc->natts);
 	nulls = palloc(sizeof(bool) * desc->natts);
+	domain_extra = palloc0(sizeof(void *) * desc->natts);
+	for (i = 0; i < desc->natts; i++)
+		has_domains |= !TupleDescAttr(desc, i)->attisdropped &&
+			get_typtype(TupleDescAttr(desc, i)->atttypid) == TYPTYPE_DOMAIN;
 
 	/* The change table belongs to the extension owner; the caller's right to read was checked above. */
 	BeginAsOwner(&as_owner);
@@ -257,6 +267,17 @@ medallion_as_of(PG_FUNCTION_ARGS)
 					continue;
 				}
 				values[i] = SPI_getbinval(tup, SPI_tuptable->tupdesc, col++, &nulls[i]);
+			}
+			if (has_domains)
+			{
+				/* Domain checks are their owners' code: run them as the caller, never elevated. */
+				CallerAgain(&as_owner);
+				for (i = 0; i < desc->natts; i++)
+					if (!TupleDescAttr(desc, i)->attisdropped &&
+						get_typtype(TupleDescAttr(desc, i)->atttypid) == TYPTYPE_DOMAIN)
+						domain_check(values[i], nulls[i], TupleDescAttr(desc, i)->atttypid, &domain_extra[i],
+									 rsinfo->econtext->ecxt_per_query_memory);
+				OwnerAgain(&as_owner);
 			}
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
