@@ -50,8 +50,12 @@ typedef struct MergeSpec
 /* sequence_by columns at most: merge_place.c's window functions take one argument per column. */
 #define MERGE_SEQUENCE_MAX_COLUMNS 32
 
+/* The fourth field of the advisory locktag that serialises merges into one target (PostgreSQL's own use 1 and 2). */
+#define MERGE_TARGET_LOCKTAG 0x4D44
+
 /* merge.c */
 extern void MergeInit(void);
+extern void LockMergeTarget(Oid target);
 
 /* merge_sql.c */
 extern char *MergeStatementSql(const MergeSpec *spec);

@@ -45,6 +45,8 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/fmgroids.h"
+#include "utils/snapmgr.h"
+#include "access/xact.h"
 #include "utils/guc.h"
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
@@ -672,6 +674,39 @@ RegisteredState(const MergeSpec *spec, const MergeArgs *args)
 	return state;
 }
 
+/* TargetRegisteredNow says whether the target is registered as seen by a fresh snapshot. */
+static bool
+TargetRegisteredNow(Oid target)
+{
+	SPIPlanPtr	plan = SPI_prepare("SELECT 1 FROM medallion.apply_target WHERE target OPERATOR(pg_catalog.=) $1",
+								   1, (Oid[]) {OIDOID});
+	Datum		arg = ObjectIdGetDatum(target);
+
+	if (plan == NULL ||
+		SPI_execute_snapshot(plan, &arg, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading medallion.apply_target failed");
+	return SPI_processed > 0;
+}
+
+/*
+ * LockMergeTarget serialises merges into one target, taken before anything
+ * else touches the target or its state (plan building and revalidation,
+ * first-call registration): two merges into one target then never hold
+ * weaker locks on the state table while asking for the ExclusiveLock that
+ * serialises them (issue 21's deadlock).  A transaction-level lock of our
+ * own (an advisory locktag with a private fourth field): it conflicts with
+ * nothing but another merge into the same target, so writers, readers and
+ * (auto)vacuum of the target are not affected.
+ */
+void
+LockMergeTarget(Oid target)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) target, 0, MERGE_TARGET_LOCKTAG);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
 /* CreateState creates the target's merge state table, owned by the target's owner, and registers it. */
 static Oid
 CreateState(const MergeSpec *spec, const MergeArgs *args)
@@ -795,11 +830,19 @@ GetMergePlan(const MergeArgs *args, FunctionCallInfo fcinfo)
 	spec->state_table = RegisteredState(spec, args);
 	if (!OidIsValid(spec->state_table))
 	{
-		/* Concurrent first merges of one target: the second waits here, then finds the first's state. */
-		LockRelationOid(get_relname_relid("apply_target", MedallionSchemaOid()), ShareRowExclusiveLock);
-		spec->state_table = RegisteredState(spec, args);
-		if (!OidIsValid(spec->state_table))
-			spec->state_table = CreateState(spec, args);
+		/*
+		 * The caller holds the target's merge lock (LockMergeTarget): a
+		 * concurrent first merge waited for it and, in READ COMMITTED, found
+		 * the state the first one registered.  Under a transaction snapshot
+		 * that registration may be invisible: a serialization failure, not
+		 * a second state table.
+		 */
+		if (IsolationUsesXactSnapshot() && TargetRegisteredNow(spec->target))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to a concurrent first merge into %s", spec->target_sql),
+					 errhint("Retry the transaction.")));
+		spec->state_table = CreateState(spec, args);
 	}
 	spec->state_sql = RelationDisplayName(spec->state_table);
 
@@ -1171,6 +1214,8 @@ medallion_apply_changes(PG_FUNCTION_ARGS)
 
 	ReadArgs(fcinfo, &args);
 	CheckWritable(args.target, args.target);
+	/* After the privilege check (no lock for who may not merge), before anything else. */
+	LockMergeTarget(args.target);
 	InitMaterializedSRF(fcinfo, 0);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -1244,6 +1289,7 @@ medallion_drop_merge_state(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table %s to drop its merge state", RelationDisplayName(target)),
 				 errhint("Run it as the target's owner.")));
+	LockMergeTarget(target);
 	spi_nest = SpiConnectPinned();
 	if (SPI_execute_with_args("SELECT state_table::oid FROM medallion.apply_target WHERE target = $1", 1,
 							  (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(target)}, NULL, false, 1) != SPI_OK_SELECT)
