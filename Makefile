@@ -5,7 +5,7 @@ OBJS = src/init.o src/catalog.o src/feed.o src/capture.o src/partition.o \
        src/version.o src/ticker.o src/read.o src/consumer.o src/net.o \
        src/merge.o src/merge_sql.o src/merge_place.o src/retention.o src/timetravel.o src/schema.o src/application.o src/decoder.o src/logical.o \
        src/pull.o src/puller.o src/slot.o src/order_key.o
-DATA = extension/pg_medallion--0.1.0.sql
+DATA = extension/pg_medallion--0.1.0.sql extension/pg_medallion--0.1.0--0.2.0.sql
 # Server headers as system headers: -Wextra then checks our code, not PostgreSQL's.  Unused
 # parameters stay allowed: every SQL-callable function takes fcinfo whether it needs it or not.
 PG_CPPFLAGS = -I$(srcdir)/include -isystem $(includedir_server) -Wall -Wextra -Werror -Wno-unused-parameter

@@ -157,12 +157,23 @@ SELECT sec_matrix('INSERT INTO medallion_changes.sec_accounts (id, _xid, _seq, _
 SELECT sec_matrix('UPDATE medallion.feed SET retained_from = 0') AS feed_update;
 SELECT sec_matrix('UPDATE medallion.consumer_feed SET watermark = 0') AS watermark_update;
 SELECT sec_matrix('DELETE FROM medallion.tick') AS tick_delete;
--- Internal functions: none executable by PUBLIC (class 4). Expected: no names listed for any role
+-- Internal functions (class 4).  Generated SQL run as the caller calls some of them, so they stay
+-- executable; each checks the caller's rights and its input itself (typed reads: SELECT on the
+-- source, the column definition list against the change table; merge helpers: act only inside a
+-- running apply_changes; watermark helpers: read-only).  Expected: exactly these, for every role,
+-- and no other internal function (a new one must be revoked or added here on purpose).
 SELECT r AS role, string_agg(p.proname, ',' ORDER BY p.proname) AS internal_functions_executable
 FROM unnest(ARRAY['sec_owner', 'sec_reader', 'sec_trigger', 'sec_stranger', 'sec_rls']) AS r
 LEFT JOIN pg_proc p ON p.pronamespace = 'medallion'::regnamespace AND p.proname LIKE '\_%'
 	AND has_function_privilege(r, p.oid, 'EXECUTE')
 GROUP BY r ORDER BY r;
+SELECT p.oid::regprocedure AS internal_function_executable_by_public_not_on_the_list
+FROM pg_proc p WHERE p.pronamespace = 'medallion'::regnamespace AND p.proname LIKE '\_%'
+	AND has_function_privilege('public', p.oid, 'EXECUTE')
+	AND p.proname NOT IN ('_changes', '_consume', '_external_mark', '_feed_id', '_mark_less', '_merge_ordinal',
+						  '_merge_place', '_merge_rank', '_merge_stash', '_merge_stashed', '_merge_tally',
+						  '_oldest_unpulled_for_status', '_version_from_timestamp', '_version_to_timestamp')
+ORDER BY 1::text;
 -- Row-level security: a role whose rows are filtered is refused every read; the owner reads.
 -- Expected: owner allowed, rls denied (42501) on each line
 SELECT fn, 'owner=' || sec_try('sec_owner', q) || ' rls=' || sec_try('sec_rls', q) AS rls_reads

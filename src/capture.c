@@ -632,6 +632,16 @@ medallion_capture(PG_FUNCTION_ARGS)
 
 	source = trigdata->tg_relation;
 	desc = RelationGetDescr(source);
+	/* The transition tables enable_feed asks for: a trigger made by hand may lack them. */
+	if ((TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) && trigdata->tg_newtable == NULL) ||
+		(TRIGGER_FIRED_BY_DELETE(trigdata->tg_event) && trigdata->tg_oldtable == NULL) ||
+		(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) &&
+		 (trigdata->tg_oldtable == NULL || trigdata->tg_newtable == NULL)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" on table %s lacks the transition tables of a capture trigger",
+						trigdata->tg_trigger->tgname, RelationDisplayName(RelationGetRelid(source))),
+				 errhint("Capture triggers are created by medallion.enable_feed(); drop this trigger.")));
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event))
 		nrows = 1;

@@ -196,7 +196,13 @@ ColumnListSql(TupleDesc desc)
 	return buf.data;
 }
 
-/* ChooseChangeTableName returns a free name in medallion_changes for the source's change table. */
+/*
+ * ChooseChangeTableName returns a free name in medallion_changes for the
+ * source's change table.  Names starting with "_" are the extension's own
+ * (partitions "_feed<id>_p<n>", snapshot copies "_snapshot_<n>"): a change
+ * table never takes one, or a role could claim another feed's next
+ * partition by naming a table of its own after it.
+ */
 static char *
 ChooseChangeTableName(Oid source)
 {
@@ -205,11 +211,13 @@ ChooseChangeTableName(Oid source)
 	char	   *candidate;
 	int			n;
 
+	if (relname[0] == '_')
+		relname = psprintf("t%.*s", NAMEDATALEN - 2, relname);
 	candidate = pstrdup(relname);
 	if (!OidIsValid(get_relname_relid(candidate, nsp)))
 		return candidate;
 	candidate = psprintf("%s_%s", get_namespace_name(get_rel_namespace(source)), relname);
-	if (strlen(candidate) < NAMEDATALEN && !OidIsValid(get_relname_relid(candidate, nsp)))
+	if (candidate[0] != '_' && strlen(candidate) < NAMEDATALEN && !OidIsValid(get_relname_relid(candidate, nsp)))
 		return candidate;
 	for (n = 2;; n++)
 	{

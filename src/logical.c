@@ -22,6 +22,10 @@
  *-------------------------------------------------------------------------
  */
 #include "pg_medallion.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "pull.h"
 
 #include "access/xlog.h"
@@ -35,6 +39,7 @@
 #include "utils/varlena.h"
 
 PG_FUNCTION_INFO_V1(medallion_pull);
+PG_FUNCTION_INFO_V1(medallion_oldest_unpulled_for_status);
 PG_FUNCTION_INFO_V1(medallion_oldest_unpulled);
 
 
@@ -214,4 +219,21 @@ medallion_oldest_unpulled(PG_FUNCTION_ARGS)
 	if (ps.oldest_commit == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(ps.oldest_commit);
+}
+
+/*
+ * medallion_oldest_unpulled_for_status is oldest_unpulled_commit for the
+ * view medallion.logical_status, which everyone may read: roles that may not
+ * execute oldest_unpulled_commit() (it takes the slot and decodes WAL) get
+ * NULL without anything being touched.
+ */
+Datum
+medallion_oldest_unpulled_for_status(PG_FUNCTION_ARGS)
+{
+	Oid			fn = LookupFuncName(list_make2(makeString(MEDALLION_SCHEMA), makeString("oldest_unpulled_commit")),
+									0, NULL, true);
+
+	if (!OidIsValid(fn) || pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		PG_RETURN_NULL();
+	return medallion_oldest_unpulled(fcinfo);
 }

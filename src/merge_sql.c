@@ -348,11 +348,27 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 	AppendOk(buf, spec, "\"__c\"");
 	appendStringInfoString(buf, ")\n),\n");
 
-	/* Rejected rows go to quarantine with every source column, once per target and reason. */
+	/*
+	 * Rejected rows go to quarantine once per target and reason, with the
+	 * columns the merge applies (keys, sequence, values) and no other: the
+	 * quarantine shows a row to whoever may read the target, who may see
+	 * those columns but not a source column left out (except_columns).
+	 */
 	appendStringInfoString(buf, "\"__quar\" AS (\n  INSERT INTO medallion.quarantine (target, reason, record, run_id)\n"
 						   "  SELECT $1, \"__c\".\"__m_reason\", (SELECT pg_catalog.to_jsonb(\"__r\") FROM (SELECT ");
+	foreach(lc, spec->applied)
+		appendStringInfo(buf, "%s\"__c\".%s", foreach_current_index(lc) > 0 ? ", " : "",
+						 Q(((MergeColumn *) lfirst(lc))->name));
+	/* And a feed's metadata, which says what the change was and when: no source data in it. */
 	foreach(lc, spec->source_columns)
-		appendStringInfo(buf, "%s\"__c\".%s", foreach_current_index(lc) > 0 ? ", " : "", Q(lfirst(lc)));
+	{
+		const char *name = lfirst(lc);
+
+		if ((strcmp(name, "_change_type") == 0 || strcmp(name, "_commit_version") == 0 ||
+			 strcmp(name, "_commit_timestamp") == 0 || strcmp(name, "_change_seq") == 0) &&
+			FindApplied(spec, name) == NULL)
+			appendStringInfo(buf, ", \"__c\".%s", Q(name));
+	}
 	appendStringInfoString(buf, ") AS \"__r\"),\n"
 						   "    pg_catalog.current_setting('pg_medallion.run_id', true)\n"
 						   "  FROM \"__rej\" AS \"__c\"\n"

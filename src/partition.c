@@ -19,6 +19,7 @@
 #include "pg_medallion.h"
 
 #include "access/transam.h"
+#include "catalog/partition.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -103,6 +104,15 @@ ChangePartitionFor(const FeedRow *feed, int64 xid, bool create)
 	char	   *name = ChangePartitionName(feed->feed_id, chunk);
 	Oid			partition = get_relname_relid(name, MedallionChangesSchemaOid());
 
+	/* Only a partition of this feed's change table: never another table that took the name. */
+	if (OidIsValid(partition) &&
+		(!get_rel_relispartition(partition) || get_partition_parent(partition, true) != feed->change_table))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation %s is not a partition of the change table of table %s",
+						RelationDisplayName(partition), RelationDisplayName(feed->source)),
+				 errhint("Rename or drop that relation; names of the form _feed<id>_p<n> in %s belong to the feeds.",
+						 MEDALLION_CHANGES_SCHEMA)));
 	if (OidIsValid(partition) || !create)
 		return partition;
 	return CreateChangePartition(feed, chunk, false);

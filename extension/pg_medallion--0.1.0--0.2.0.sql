@@ -1,0 +1,40 @@
+-- pg_medallion 0.1.0 -> 0.2.0: the privilege model (see README "Security model").
+\echo Use "ALTER EXTENSION pg_medallion UPDATE TO '0.2.0'" to load this file. \quit
+
+-- Internal entry points nobody calls directly: triggers and event triggers fire without an EXECUTE
+-- check, and enable_feed creates the triggers as the extension owner.  Who could execute _capture
+-- could attach it to a table of their own and write into another role's feed.
+REVOKE ALL ON FUNCTION medallion._capture() FROM PUBLIC;
+REVOKE ALL ON FUNCTION medallion._truncate_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION medallion._sync_partition_triggers() FROM PUBLIC;
+REVOKE ALL ON FUNCTION medallion._detach_dropped_feeds() FROM PUBLIC;
+REVOKE ALL ON FUNCTION medallion._note_extension_drop() FROM PUBLIC;
+
+-- pull and oldest_unpulled_commit take the database's replication slot and decode WAL: the
+-- extension owner's (or whoever it grants them to), like resume_logical_feeds.
+REVOKE ALL ON FUNCTION medallion.pull(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION medallion.oldest_unpulled_commit() FROM PUBLIC;
+
+-- The status view everyone reads takes no slot: its oldest_unpulled_commit is NULL for roles
+-- that may not execute medallion.oldest_unpulled_commit().
+CREATE FUNCTION medallion._oldest_unpulled_for_status()
+RETURNS timestamptz
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_oldest_unpulled_for_status';
+COMMENT ON FUNCTION medallion._oldest_unpulled_for_status() IS
+	'Internal: oldest_unpulled_commit() for roles allowed to execute it, else NULL without touching the slot';
+
+CREATE OR REPLACE VIEW medallion.logical_status AS
+SELECT l.slot_name, s.active, s.wal_status,
+	   pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), l.stored_lsn)::bigint AS lag_bytes,
+	   CASE WHEN s.wal_status IS DISTINCT FROM 'lost' AND s.slot_name IS NOT NULL
+			THEN medallion._oldest_unpulled_for_status() END AS oldest_unpulled_commit,
+	   l.stored_lsn, s.confirmed_flush_lsn, l.pulled_at,
+	   (SELECT pg_catalog.array_agg(f.source ORDER BY f.feed_id) FROM medallion.feed f WHERE f.mode = 'logical') AS feeds
+FROM medallion.logical_slot l
+LEFT JOIN pg_catalog.pg_replication_slots s USING (slot_name)
+UNION ALL
+SELECT NULL, NULL, 'missing', NULL, NULL, NULL, NULL, NULL,
+	   (SELECT pg_catalog.array_agg(f.source ORDER BY f.feed_id) FROM medallion.feed f WHERE f.mode = 'logical')
+WHERE EXISTS (SELECT 1 FROM medallion.feed WHERE mode = 'logical')
+  AND NOT EXISTS (SELECT 1 FROM medallion.logical_slot);
