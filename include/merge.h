@@ -13,13 +13,25 @@
 
 #include "nodes/pg_list.h"
 
-/* One column the merge writes into the target, typed as the target has it. */
+/*
+ * One column the merge writes into the target, typed as the target has it.
+ *
+ * The generated SQL runs as the caller, under the caller's search_path, so
+ * it never names an operator bare: each comparison of a column uses its
+ * type's default btree (or hash) operators, written schema-qualified
+ * (MergeColumnOperators, merge_sql.c).
+ */
 typedef struct MergeColumn
 {
 	char	   *name;			/* unquoted */
-	char	   *type_sql;		/* the target column's type, for casts */
+	Oid			typid;			/* the target column's type and typmod */
+	int32		typmod;
+	char	   *type_sql;		/* the same, schema-qualified, for casts */
 	bool		has_equality;	/* false: compare as text (json, point, ...) */
 	bool		has_order;		/* false: sort as text */
+	bool		is_row;			/* composite: IS NULL would test its fields */
+	/* OPERATOR(schema.op) by btree strategy (1 <, 2 <=, 3 =, 4 >=, 5 >); [3] always set */
+	char	   *op[6];
 } MergeColumn;
 
 /* Everything the generated statement depends on; built once per (target, options, source). */
@@ -41,6 +53,7 @@ typedef struct MergeSpec
 	List	   *untracked;		/* SCD2: values updated in place */
 	char	   *delete_expr;	/* SQL over source columns, never NULL */
 	char	   *truncate_expr;
+	char	   *change_type_cast;	/* feeds: "::medallion.change_type" for _change_type literals, or "" */
 	bool		pair_preimages; /* feed source: drop pre-images of key-preserving updates */
 	bool		ignore_null_updates;
 	bool		streaming;		/* SCD1 without truncates: MergeStreamSql, see merge_sql.c */
@@ -58,6 +71,8 @@ extern void MergeInit(void);
 extern void LockMergeTarget(Oid target);
 
 /* merge_sql.c */
+extern char *MergeOperatorSql(Oid opno);
+extern void MergeColumnOperators(MergeColumn *c);
 extern char *MergeStatementSql(const MergeSpec *spec);
 extern char *MergeStreamSql(const MergeSpec *spec);
 extern char *MergeTombstoneSql(const MergeSpec *spec);

@@ -324,3 +324,94 @@ FROM medallion.apply_target WHERE state_table::text = :'customer_state';
 DROP TABLE medallion_state.items_tombstones;
 SELECT count(*) AS items_registered FROM medallion.apply_target WHERE target = 'silver.items'::regclass;
 SELECT inserted FROM medallion.apply_changes('silver.items', 'SELECT 77 AS id, 1 AS seq', '{id}', '{seq}');
+
+-- 13. A hostile search_path: a role's schema first on the caller's path holds operators, aggregates and
+-- types named like pg_catalog's, each raising 'hijacked'.  The SQL apply_changes writes names none of them
+-- bare, so a privileged caller (a cron job) runs none of the role's code, whether pg_catalog comes before
+-- that schema (implicitly) or after it.  Only the user's own fragments (source, delete_when,
+-- truncate_when) resolve as written: these qualify their operators themselves.
+CREATE ROLE merge_hostile;
+CREATE SCHEMA hostile AUTHORIZATION merge_hostile;
+SET ROLE merge_hostile;
+CREATE FUNCTION hostile.boom() RETURNS boolean LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'hijacked'; END$$;
+DO $$
+DECLARE
+	t text;
+	op text;
+	types text[] := '{medallion.change_type, text, bigint, integer, "bigint, integer", "integer, bigint", boolean}';
+BEGIN
+	FOREACH t IN ARRAY types LOOP
+		EXECUTE format('CREATE FUNCTION hostile.cmp(%s) RETURNS boolean LANGUAGE plpgsql AS $f$BEGIN RAISE EXCEPTION %L; END$f$',
+			CASE WHEN t LIKE '%,%' THEN t ELSE t || ', ' || t END, 'hijacked');
+		FOREACH op IN ARRAY '{=, <>, <, >, <=, >=}'::text[] LOOP
+			EXECUTE format('CREATE OPERATOR hostile.%s (FUNCTION = hostile.cmp, LEFTARG = %s, RIGHTARG = %s)', op,
+				split_part(CASE WHEN t LIKE '%,%' THEN t ELSE t || ',' || t END, ',', 1),
+				split_part(CASE WHEN t LIKE '%,%' THEN t ELSE t || ',' || t END, ',', 2));
+		END LOOP;
+	END LOOP;
+	FOREACH t IN ARRAY '{bigint, integer}'::text[] LOOP
+		EXECUTE format('CREATE FUNCTION hostile.arith(%s, integer) RETURNS %s LANGUAGE plpgsql AS $f$BEGIN RAISE EXCEPTION %L; END$f$',
+			t, t, 'hijacked');
+		EXECUTE format('CREATE FUNCTION hostile.arith(%s, bigint) RETURNS %s LANGUAGE plpgsql AS $f$BEGIN RAISE EXCEPTION %L; END$f$',
+			t, t, 'hijacked');
+		EXECUTE format('CREATE FUNCTION hostile.neg(%s) RETURNS %s LANGUAGE plpgsql AS $f$BEGIN RAISE EXCEPTION %L; END$f$',
+			t, t, 'hijacked');
+		FOREACH op IN ARRAY '{+, -, >>, &}'::text[] LOOP
+			EXECUTE format('CREATE OPERATOR hostile.%s (FUNCTION = hostile.arith, LEFTARG = %s, RIGHTARG = integer)', op, t);
+			EXECUTE format('CREATE OPERATOR hostile.%s (FUNCTION = hostile.arith, LEFTARG = %s, RIGHTARG = bigint)', op, t);
+		END LOOP;
+		EXECUTE format('CREATE OPERATOR hostile.- (FUNCTION = hostile.neg, RIGHTARG = %s)', t);
+		EXECUTE format('CREATE FUNCTION hostile.step(%s, %s) RETURNS %s LANGUAGE plpgsql AS $f$BEGIN RAISE EXCEPTION %L; END$f$',
+			t, t, t, 'hijacked');
+		EXECUTE format('CREATE AGGREGATE hostile.count(%s) (SFUNC = hostile.step, STYPE = %s)', t, t);
+		EXECUTE format('CREATE AGGREGATE hostile.max(%s) (SFUNC = hostile.step, STYPE = %s)', t, t);
+		EXECUTE format('CREATE AGGREGATE hostile.sum(%s) (SFUNC = hostile.step, STYPE = %s)', t, t);
+	END LOOP;
+	CREATE FUNCTION hostile.step(boolean, boolean) RETURNS boolean LANGUAGE plpgsql AS $f$BEGIN RAISE EXCEPTION 'hijacked'; END$f$;
+	CREATE AGGREGATE hostile.lag(boolean) (SFUNC = hostile.step, STYPE = boolean);
+	CREATE FUNCTION hostile.step(text, text) RETURNS text LANGUAGE plpgsql AS $f$BEGIN RAISE EXCEPTION 'hijacked'; END$f$;
+	CREATE AGGREGATE hostile.lag(text) (SFUNC = hostile.step, STYPE = text);
+	CREATE AGGREGATE hostile.count(text) (SFUNC = hostile.step, STYPE = text);
+	-- Types named like pg_catalog's (casts to text or timestamptz would find these first).
+	CREATE DOMAIN hostile.text AS pg_catalog.text CHECK (hostile.boom());
+	CREATE DOMAIN hostile.timestamptz AS pg_catalog.timestamptz CHECK (hostile.boom());
+END $$;
+RESET ROLE;
+CREATE TABLE staging.hx (id int, op text, seq bigint, val text);
+CREATE TABLE silver.hx1 (id int PRIMARY KEY, seq bigint, val text);
+CREATE TABLE silver.hx2 (id int PRIMARY KEY, seq bigint, val text);
+CREATE TABLE silver.hx3 (id int, seq bigint, val text, _valid_from bigint, _valid_to bigint, UNIQUE (id, seq));
+CREATE TABLE silver.hx4 (id int, seq bigint, val text, _valid_from bigint, _valid_to bigint, UNIQUE (id, seq));
+-- Feed-shaped changes (a feed reader's columns; the default delete and truncate rules, paired pre-images).
+CREATE TABLE staging.hxf (id int, val text, _change_type medallion.change_type, _commit_version bigint, _change_seq bigint);
+CREATE TABLE silver.hxf (id int PRIMARY KEY, val text, _commit_version bigint, _change_seq bigint);
+CREATE TABLE silver.hxf2 (LIKE silver.hxf INCLUDING INDEXES);
+INSERT INTO staging.hxf VALUES (1, 'a', 'insert', 1, 0), (2, 'b', 'insert', 1, 1), (3, 'c', 'insert', 1, 2),
+	(1, 'a', 'update_preimage', 2, 0), (1, 'a2', 'update_postimage', 2, 1), (2, 'b', 'delete', 3, 0);
+INSERT INTO staging.hx VALUES (1, 'U', 1, 'a'), (1, 'U', 2, 'a2'), (2, 'U', 1, 'b'), (2, 'D', 3, 'b'),
+	(3, 'U', 5, 'c'), (3, 'U', 5, 'c'), (4, 'U', 1, NULL), (4, 'U', 2, 'd'), (5, 'U', NULL, 'e');
+-- pg_catalog first is not enough: its = on change_type is anyenum = anyenum, an exact match anywhere wins.
+SET search_path = hostile, public;
+SELECT * FROM medallion.apply_changes('silver.hxf', 'staging.hxf', '{id}', '{_commit_version,_change_seq}');
+SET search_path = hostile, pg_catalog, public;
+SELECT * FROM medallion.apply_changes('silver.hx1', 'staging.hx', '{id}', '{seq}',
+	delete_when => $$op OPERATOR(pg_catalog.=) 'D'$$, except_columns => '{op}');
+SELECT * FROM medallion.apply_changes('silver.hx1', 'staging.hx', '{id}', '{seq}', except_columns => '{op}');
+SET pg_medallion.merge_streaming = off;
+SELECT * FROM medallion.apply_changes('silver.hx2', 'staging.hx', '{id}', '{seq}',
+	delete_when => $$op OPERATOR(pg_catalog.=) 'D'$$, except_columns => '{op}');
+RESET pg_medallion.merge_streaming;
+SELECT * FROM medallion.apply_changes('silver.hx2', $$SELECT 9 AS id, 3::pg_catalog.int8 AS seq, 'x'::pg_catalog.text AS val, true AS t$$,
+	'{id}', '{seq}', truncate_when => 't', except_columns => '{t}');
+SELECT * FROM medallion.apply_changes('silver.hx3', 'staging.hx', '{id}', '{seq}', scd_type => 2,
+	delete_when => $$op OPERATOR(pg_catalog.=) 'D'$$, except_columns => '{op}');
+SELECT * FROM medallion.apply_changes('silver.hx4', 'staging.hx', '{id}', '{seq}', scd_type => 2, except_columns => '{op}');
+SELECT * FROM medallion.apply_changes('silver.hxf2', 'staging.hxf', '{id}', '{_commit_version,_change_seq}');
+RESET search_path;
+SELECT 'hx1' AS t, id, seq, val FROM silver.hx1 UNION ALL SELECT 'hx2', id, seq, val FROM silver.hx2 ORDER BY 1, 2;
+SELECT 'hx3' AS t, id, seq, val, _valid_from, _valid_to FROM silver.hx3
+UNION ALL SELECT 'hx4', id, seq, val, _valid_from, _valid_to FROM silver.hx4 ORDER BY 1, 2, 3;
+SELECT 'hxf' AS t, id, val FROM silver.hxf UNION ALL SELECT 'hxf2', id, val FROM silver.hxf2 ORDER BY 1, 2;
+SELECT target::text, reason, record FROM medallion.quarantine WHERE target::text LIKE 'silver.hx%' ORDER BY 1, 2, 3::text;
+DROP SCHEMA hostile CASCADE;
+DROP ROLE merge_hostile;

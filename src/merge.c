@@ -373,6 +373,13 @@ DescColumn(TupleDesc desc, const char *name)
 	return NULL;
 }
 
+/* QualifiedTypeSql names a type with its typmod for the generated SQL: schema-qualified (or an SQL keyword). */
+static char *
+QualifiedTypeSql(Oid typid, int32 typmod)
+{
+	return format_type_extended(typid, typmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+}
+
 /* MakeColumn validates one applied column in source and target and returns it typed as the target's. */
 static MergeColumn *
 MakeColumn(const char *name, TupleDesc source, Relation target, const char *role)
@@ -380,7 +387,6 @@ MakeColumn(const char *name, TupleDesc source, Relation target, const char *role
 	Form_pg_attribute s = DescColumn(source, name);
 	Form_pg_attribute t = DescColumn(RelationGetDescr(target), name);
 	MergeColumn *c = palloc0(sizeof(MergeColumn));
-	TypeCacheEntry *tc;
 
 	if (t == NULL)
 		ereport(ERROR,
@@ -405,11 +411,11 @@ MakeColumn(const char *name, TupleDesc source, Relation target, const char *role
 						format_type_be(s->atttypid), format_type_be(t->atttypid)),
 				 errhint("Cast the column in a source query, or change the target's type.")));
 	c->name = pstrdup(name);
-	c->type_sql = format_type_with_typemod(t->atttypid, t->atttypmod);
-	tc = lookup_type_cache(getBaseType(t->atttypid), TYPECACHE_EQ_OPR | TYPECACHE_LT_OPR);
-	c->has_equality = OidIsValid(tc->eq_opr);
-	c->has_order = OidIsValid(tc->lt_opr);
-	if (strcmp(role, "sequence") == 0 && !OidIsValid(tc->lt_opr))
+	c->typid = t->atttypid;
+	c->typmod = t->atttypmod;
+	c->type_sql = QualifiedTypeSql(t->atttypid, t->atttypmod);
+	MergeColumnOperators(c);
+	if (strcmp(role, "sequence") == 0 && !c->has_order)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("sequence column \"%s\" of type %s cannot be ordered", name, format_type_be(t->atttypid)),
@@ -485,12 +491,13 @@ CheckValidityColumn(Relation target, const char *name, const MergeColumn *first_
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("scd_type 2 target %s has no column \"%s\"", RelationDisplayName(RelationGetRelid(target)), name),
 				 errhint("ALTER TABLE %s ADD COLUMN %s %s;", RelationDisplayName(RelationGetRelid(target)),
-						 quote_identifier(name), first_seq->type_sql)));
-	if (strcmp(format_type_with_typemod(a->atttypid, a->atttypmod), first_seq->type_sql) != 0)
+						 quote_identifier(name), format_type_with_typemod(first_seq->typid, first_seq->typmod))));
+	if (a->atttypid != first_seq->typid || a->atttypmod != first_seq->typmod)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("column \"%s\" is %s but the first sequence column \"%s\" is %s", name,
-						format_type_with_typemod(a->atttypid, a->atttypmod), first_seq->name, first_seq->type_sql),
+						format_type_with_typemod(a->atttypid, a->atttypmod), first_seq->name,
+						format_type_with_typemod(first_seq->typid, first_seq->typmod)),
 				 errhint("Validity columns take the type of the first sequence_by column.")));
 }
 
@@ -595,12 +602,25 @@ BuildSpec(const MergeArgs *args)
 		}
 	}
 
-	/* Feeds: _change_type says what a row is; pre-images pair with the post-image after them. */
+	/*
+	 * Feeds: _change_type says what a row is; pre-images pair with the
+	 * post-image after them.  The default rules are ours, not the user's:
+	 * qualified like the rest (merge_sql.c), the literals typed when the
+	 * column is a feed's medallion.change_type (else they take its type).
+	 */
+	spec->change_type_cast = "";
 	if (ListHas(spec->source_columns, "_change_type"))
 	{
+		Oid			change_type = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid, CStringGetDatum("change_type"),
+												  ObjectIdGetDatum(MedallionSchemaOid()));
+
+		if (OidIsValid(change_type) && getBaseType(DescColumn(src, "_change_type")->atttypid) == change_type)
+			spec->change_type_cast = "::medallion.change_type";
 		spec->delete_expr = args->delete_when ? args->delete_when
-			: "\"_change_type\" IN ('delete', 'update_preimage')";
-		spec->truncate_expr = args->truncate_when ? args->truncate_when : "\"_change_type\" = 'truncate'";
+			: psprintf("\"_change_type\" OPERATOR(pg_catalog.=) ANY ('{delete,update_preimage}'%s%s)",
+					   spec->change_type_cast, *spec->change_type_cast ? "[]" : "");
+		spec->truncate_expr = args->truncate_when ? args->truncate_when
+			: psprintf("\"_change_type\" OPERATOR(pg_catalog.=) 'truncate'%s", spec->change_type_cast);
 		spec->pair_preimages = ListHas(spec->source_columns, "_commit_version") &&
 			ListHas(spec->source_columns, "_change_seq");
 	}
@@ -628,7 +648,7 @@ BuildSpec(const MergeArgs *args)
 		if (c == NULL && get_typtype(a->atttypid) == TYPTYPE_PSEUDO)
 			spec->streaming = false;
 		spec->source_types = lappend(spec->source_types,
-									 c ? c->type_sql : format_type_with_typemod(a->atttypid, a->atttypmod));
+									 c ? c->type_sql : QualifiedTypeSql(a->atttypid, a->atttypmod));
 	}
 	table_close(target, NoLock);
 	return spec;
@@ -642,8 +662,10 @@ RegisteredState(const MergeSpec *spec, const MergeArgs *args)
 	int			rc;
 	Oid			state = InvalidOid;
 
-	rc = SPI_execute_with_args("SELECT scd_type, keys::text, sequence_by::text, state_table::oid, "
-							   "$2::text[]::text, $3::text[]::text FROM medallion.apply_target WHERE target = $1",
+	rc = SPI_execute_with_args("SELECT scd_type, keys::pg_catalog.text, sequence_by::pg_catalog.text, "
+							   "state_table::pg_catalog.oid, $2::pg_catalog.text[]::pg_catalog.text, "
+							   "$3::pg_catalog.text[]::pg_catalog.text FROM medallion.apply_target "
+							   "WHERE target OPERATOR(pg_catalog.=) $1",
 							   3, (Oid[]) {OIDOID, TEXTARRAYOID, TEXTARRAYOID},
 							   (Datum[]) {arg,
 							   PointerGetDatum(strlist_to_textarray(args->keys)),
@@ -1291,7 +1313,8 @@ medallion_drop_merge_state(PG_FUNCTION_ARGS)
 				 errhint("Run it as the target's owner.")));
 	LockMergeTarget(target);
 	spi_nest = SpiConnectPinned();
-	if (SPI_execute_with_args("SELECT state_table::oid FROM medallion.apply_target WHERE target = $1", 1,
+	if (SPI_execute_with_args("SELECT state_table::pg_catalog.oid FROM medallion.apply_target "
+							  "WHERE target OPERATOR(pg_catalog.=) $1", 1,
 							  (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(target)}, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading medallion.apply_target failed");
 	if (SPI_processed == 1)
@@ -1300,7 +1323,8 @@ medallion_drop_merge_state(PG_FUNCTION_ARGS)
 	if (!OidIsValid(state))
 		PG_RETURN_BOOL(false);
 	LockRelationOid(state, AccessExclusiveLock);
-	RunAsOwner(psprintf("DELETE FROM medallion.apply_target WHERE target = %u::oid;\nDROP TABLE IF EXISTS %s",
+	RunAsOwner(psprintf("DELETE FROM medallion.apply_target WHERE target OPERATOR(pg_catalog.=) %u::pg_catalog.oid;\n"
+						"DROP TABLE IF EXISTS %s",
 						target, RelationDisplayName(state)), 0, NULL, NULL, SPI_OK_UTILITY);
 	PG_RETURN_BOOL(true);
 }

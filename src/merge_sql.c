@@ -40,10 +40,87 @@
  */
 #include "merge.h"
 
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "catalog/pg_operator.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
 
 #define Q(name) quote_identifier(name)
+
+/*
+ * The statements run as the caller, under the caller's search_path, where
+ * an operator of any schema that matches its argument types exactly beats
+ * pg_catalog's polymorphic one (anyenum = anyenum).  So nothing here names
+ * an operator, a function or a type bare: the SQL's own comparisons (of
+ * ranks, counts, flags, _change_type) use pg_catalog's operators through
+ * OPERATOR(), and comparisons of the user's columns use their type's
+ * default btree (or hash) operators, qualified with those operators' own
+ * schema (MergeColumn.op, MergeColumnOperators).  IN and IS [NOT] DISTINCT
+ * FROM, which look `=` up by name, are written with qualified operators.
+ * Only the user's fragments (source, delete_when, truncate_when) resolve
+ * names as the user wrote them.
+ */
+#define OP(name) "OPERATOR(pg_catalog." name ")"
+
+/* Operator names by btree strategy, for types without the operator. */
+static const char *const strategy_names[] = {NULL, "<", "<=", "=", ">=", ">"};
+
+/* MergeOperatorSql returns `OPERATOR(schema.name)` naming operator opno wherever the search_path points. */
+char *
+MergeOperatorSql(Oid opno)
+{
+	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+	Form_pg_operator form;
+	char	   *sql;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for operator %u", opno);
+	form = (Form_pg_operator) GETSTRUCT(tup);
+	sql = psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(form->oprnamespace)),
+				   NameStr(form->oprname));
+	ReleaseSysCache(tup);
+	return sql;
+}
+
+/*
+ * MergeColumnOperators fills a column's comparison operators (and
+ * has_equality, has_order, is_row) from its type's default btree or hash
+ * operator class, as the type cache has them: the operators the merge's
+ * sorts, DISTINCT ON and unique indexes use too.  A domain compares as its
+ * base type.  Where the type has none, pg_catalog's (the text ones, for
+ * columns compared as text; never used otherwise).
+ */
+void
+MergeColumnOperators(MergeColumn *c)
+{
+	TypeCacheEntry *tc = lookup_type_cache(getBaseType(c->typid),
+										   TYPECACHE_EQ_OPR | TYPECACHE_LT_OPR | TYPECACHE_GT_OPR |
+										   TYPECACHE_BTREE_OPFAMILY);
+	int			s;
+
+	c->has_equality = OidIsValid(tc->eq_opr);
+	c->has_order = OidIsValid(tc->lt_opr);
+	c->is_row = type_is_rowtype(c->typid);
+	for (s = BTLessStrategyNumber; s <= BTGreaterStrategyNumber; s++)
+	{
+		Oid			opno = InvalidOid;
+
+		if (s == BTEqualStrategyNumber)
+			opno = tc->eq_opr;
+		else if (s == BTLessStrategyNumber)
+			opno = tc->lt_opr;
+		else if (s == BTGreaterStrategyNumber)
+			opno = tc->gt_opr;
+		else if (OidIsValid(tc->lt_opr) && OidIsValid(tc->btree_opf))
+			opno = get_opfamily_member(tc->btree_opf, tc->btree_opintype, tc->btree_opintype, s);
+		c->op[s] = OidIsValid(opno) ? MergeOperatorSql(opno)
+			: psprintf("OPERATOR(pg_catalog.%s)", strategy_names[s]);
+	}
+}
 
 /* AppendColumns appends `alias."a", alias."b"` (no alias: bare names). */
 static void
@@ -78,13 +155,135 @@ AppendRow(StringInfo buf, const char *alias, List *cols)
 	appendStringInfoChar(buf, ')');
 }
 
-/* AppendCompare appends `ROW(a."s", ...) op ROW(b."s", ...)`: sequences compare in priority order. */
-static void
-AppendCompare(StringInfo buf, const char *a, const char *op, const char *b, List *cols)
+/* SharedOperator returns the operator of a strategy that every column has, or NULL if they differ. */
+static const char *
+SharedOperator(List *cols, int strategy)
 {
+	ListCell   *lc;
+	const char *op = NULL;
+
+	foreach(lc, cols)
+	{
+		MergeColumn *c = lfirst(lc);
+
+		if (op != NULL && strcmp(op, c->op[strategy]) != 0)
+			return NULL;
+		op = c->op[strategy];
+	}
+	return op;
+}
+
+/*
+ * AppendExpandedCompare appends the row comparison `ROW(lhs) op ROW(rhs)`
+ * (op by btree strategy) spelt out column by column, for columns whose
+ * operators live in different schemas (one OPERATOR() cannot name them):
+ * `(l1 < r1 OR (l1 = r1 AND l2 < r2))`, NULL where the row comparison is.
+ */
+static void
+AppendExpandedCompare(StringInfo buf, List *lhs, int strategy, List *rhs, List *cols)
+{
+	int			n = list_length(cols);
+	int			strict = strategy <= BTLessEqualStrategyNumber ? BTLessStrategyNumber : BTGreaterStrategyNumber;
+	int			i;
+
+	appendStringInfoChar(buf, '(');
+	for (i = 0; i < n; i++)
+	{
+		MergeColumn *c = list_nth(cols, i);
+		const char *l = list_nth(lhs, i);
+		const char *r = list_nth(rhs, i);
+
+		if (strategy == BTEqualStrategyNumber)
+			appendStringInfo(buf, "%s%s %s %s", i > 0 ? " AND " : "", l, c->op[strategy], r);
+		else if (i < n - 1)
+			appendStringInfo(buf, "(%s %s %s OR (%s %s %s AND ", l, c->op[strict], r,
+							 l, c->op[BTEqualStrategyNumber], r);
+		else
+			appendStringInfo(buf, "%s %s %s", l, c->op[strategy], r);
+	}
+	if (strategy != BTEqualStrategyNumber)
+		for (i = 0; i < n - 1; i++)
+			appendStringInfoString(buf, "))");
+	appendStringInfoChar(buf, ')');
+}
+
+/* ColumnRefs returns `alias."a"`, ... as a list of strings. */
+static List *
+ColumnRefs(const char *alias, List *cols)
+{
+	ListCell   *lc;
+	List	   *refs = NIL;
+
+	foreach(lc, cols)
+		refs = lappend(refs, psprintf("%s.%s", alias, Q(((MergeColumn *) lfirst(lc))->name)));
+	return refs;
+}
+
+/*
+ * AppendCompare appends `ROW(a."s", ...) op ROW(b."s", ...)` (op by btree
+ * strategy): sequences compare in priority order.
+ */
+static void
+AppendCompare(StringInfo buf, const char *a, int strategy, const char *b, List *cols)
+{
+	const char *op = SharedOperator(cols, strategy);
+
+	if (op == NULL)
+	{
+		AppendExpandedCompare(buf, ColumnRefs(a, cols), strategy, ColumnRefs(b, cols), cols);
+		return;
+	}
 	AppendRow(buf, a, cols);
-	appendStringInfoString(buf, op);
+	appendStringInfo(buf, " %s ", op);
 	AppendRow(buf, b, cols);
+}
+
+/*
+ * AppendCompareQuery appends `ROW(a."s", ...) op (SELECT "s", ... rest)`,
+ * rest being the query after its select list, returning at most one row
+ * (no row: NULL).  Spelt out, each column reads its own one-row subquery
+ * (each evaluated once, like the row subquery).
+ */
+static void
+AppendCompareQuery(StringInfo buf, const char *a, int strategy, List *cols, const char *rest)
+{
+	const char *op = SharedOperator(cols, strategy);
+	ListCell   *lc;
+	List	   *rhs = NIL;
+
+	if (op != NULL)
+	{
+		AppendRow(buf, a, cols);
+		appendStringInfo(buf, " %s (SELECT ", op);
+		AppendColumns(buf, NULL, cols);
+		appendStringInfo(buf, "%s)", rest);
+		return;
+	}
+	foreach(lc, cols)
+		rhs = lappend(rhs, psprintf("(SELECT %s%s)", Q(((MergeColumn *) lfirst(lc))->name), rest));
+	AppendExpandedCompare(buf, ColumnRefs(a, cols), strategy, rhs, cols);
+}
+
+/*
+ * AppendIn appends `ROW(alias."a", ...) IN (SELECT * FROM rel)`, rel having
+ * those columns: `= ANY` with the columns' equality, or, when their
+ * operators live in different schemas, EXISTS with one equality per column
+ * (false, not NULL, where a NULL in rel matches nothing).
+ */
+static void
+AppendIn(StringInfo buf, const char *alias, List *cols, const char *rel)
+{
+	const char *op = SharedOperator(cols, BTEqualStrategyNumber);
+
+	if (op != NULL)
+	{
+		AppendRow(buf, alias, cols);
+		appendStringInfo(buf, " %s ANY (SELECT * FROM %s)", op, rel);
+		return;
+	}
+	appendStringInfo(buf, "EXISTS (SELECT 1 FROM %s AS \"__q\" WHERE ", rel);
+	AppendExpandedCompare(buf, ColumnRefs("\"__q\"", cols), BTEqualStrategyNumber, ColumnRefs(alias, cols), cols);
+	appendStringInfoChar(buf, ')');
 }
 
 /* AppendOrder appends `alias."a" DESC, ...` for ORDER BY. */
@@ -112,9 +311,36 @@ AppendEqual(StringInfo buf, const char *a, const char *b, List *cols)
 	{
 		MergeColumn *c = lfirst(lc);
 
-		appendStringInfo(buf, "%s%s.%s = %s.%s", foreach_current_index(lc) > 0 ? " AND " : "",
-						 a, Q(c->name), b, Q(c->name));
+		appendStringInfo(buf, "%s%s.%s %s %s.%s", foreach_current_index(lc) > 0 ? " AND " : "",
+						 a, Q(c->name), c->op[BTEqualStrategyNumber], b, Q(c->name));
 	}
+}
+
+/*
+ * AppendNotDistinct appends `l IS NOT DISTINCT FROM r` with the column's
+ * qualified equality (`eq`: the type's, or text's when compared as text):
+ * COALESCE(l = r, l IS NULL AND r IS NULL), true or false, never NULL
+ * (equality operators are strict).  A composite's IS NULL would test its
+ * fields, so it is asked through ROW(), which tests the value itself.
+ */
+static void
+AppendNotDistinct(StringInfo buf, const char *l, const char *r, const char *eq, bool is_row)
+{
+	if (is_row)
+		appendStringInfo(buf, "COALESCE(%s %s %s, ROW(%s) IS NULL AND ROW(%s) IS NULL)", l, eq, r, l, r);
+	else
+		appendStringInfo(buf, "COALESCE(%s %s %s, %s IS NULL AND %s IS NULL)", l, eq, r, l, r);
+}
+
+/* AppendColumnNotDistinct appends AppendNotDistinct of two expressions of a column; text for types without =. */
+static void
+AppendColumnNotDistinct(StringInfo buf, const char *l, const char *r, const MergeColumn *c)
+{
+	if (c->has_equality)
+		AppendNotDistinct(buf, l, r, c->op[BTEqualStrategyNumber], c->is_row);
+	else
+		AppendNotDistinct(buf, psprintf("%s::pg_catalog.text", l), psprintf("%s::pg_catalog.text", r),
+						  OP("="), false);
 }
 
 /* AppendSame appends a NULL-safe equality of every column (true for no columns); text for types without =. */
@@ -131,11 +357,10 @@ AppendSame(StringInfo buf, const char *a, const char *b, List *cols)
 	foreach(lc, cols)
 	{
 		MergeColumn *c = lfirst(lc);
-		const char *cast = c->has_equality ? "" : "::pg_catalog.text";
 
-		appendStringInfo(buf, "%s%s.%s%s IS NOT DISTINCT FROM %s.%s%s",
-						 foreach_current_index(lc) > 0 ? " AND " : "",
-						 a, Q(c->name), cast, b, Q(c->name), cast);
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoString(buf, " AND ");
+		AppendColumnNotDistinct(buf, psprintf("%s.%s", a, Q(c->name)), psprintf("%s.%s", b, Q(c->name)), c);
 	}
 }
 
@@ -180,9 +405,9 @@ AppendOk(StringInfo buf, const MergeSpec *spec, const char *alias)
 	AppendAnyNull(buf, alias, spec->keys);
 	appendStringInfoString(buf, " AND NOT ");
 	AppendAnyNull(buf, alias, spec->sequence);
-	appendStringInfo(buf, " AND NOT (%s.\"__m_dup\" AND ROW(", alias);
-	AppendKeysAndSequence(buf, alias, spec);
-	appendStringInfoString(buf, ") IN (SELECT * FROM \"__conflict\")))");
+	appendStringInfo(buf, " AND NOT (%s.\"__m_dup\" AND ", alias);
+	AppendIn(buf, alias, list_concat_copy(spec->keys, spec->sequence), "\"__conflict\"");
+	appendStringInfoString(buf, "))");
 }
 
 /* AppendSourceColumns appends every source column of "__s", the applied ones cast to the target's types. */
@@ -267,7 +492,8 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 	appendStringInfoString(buf, " OR ");
 	AppendAnyNull(buf, "\"__y\"", spec->sequence);
 	appendStringInfoString(buf, ") AS \"__m_odd\"\n"
-						   "  FROM (SELECT \"__z\".*, \"__z\".\"__m_rank\" >> 1 AS \"__m_rn\", (\"__z\".\"__m_rank\" & 1) = 1 AS \"__m_dup\"\n"
+						   "  FROM (SELECT \"__z\".*, \"__z\".\"__m_rank\" " OP(">>") " 1 AS \"__m_rn\", "
+						   "(\"__z\".\"__m_rank\" " OP("&") " 1) " OP("=") " 1 AS \"__m_dup\"\n"
 						   "  FROM (SELECT \"__x\".*, medallion._merge_rank(");
 	AppendColumns(buf, "\"__x\"", spec->sequence);
 	appendStringInfoString(buf, ") OVER \"__k\" AS \"__m_rank\"\n  FROM (SELECT ");
@@ -289,11 +515,12 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 	 */
 	if (spec->pair_preimages)
 	{
-		appendStringInfoString(buf,
-							   "\n  WHERE CASE WHEN \"__s\".\"_change_type\" = 'update_preimage' AND EXISTS ("
-							   "SELECT 1 FROM \"__raw\" AS \"__p\" WHERE \"__p\".\"_change_type\" = 'update_postimage'"
-							   " AND \"__p\".\"_commit_version\" = \"__s\".\"_commit_version\""
-							   " AND \"__p\".\"_change_seq\" = \"__s\".\"_change_seq\" + 1 AND ");
+		appendStringInfo(buf,
+						 "\n  WHERE CASE WHEN \"__s\".\"_change_type\" " OP("=") " 'update_preimage'%s AND EXISTS ("
+						 "SELECT 1 FROM \"__raw\" AS \"__p\" WHERE \"__p\".\"_change_type\" " OP("=") " 'update_postimage'%s"
+						 " AND \"__p\".\"_commit_version\" " OP("=") " \"__s\".\"_commit_version\""
+						 " AND \"__p\".\"_change_seq\" " OP("=") " (\"__s\".\"_change_seq\" " OP("+") " 1) AND ",
+						 spec->change_type_cast, spec->change_type_cast);
 		AppendEqual(buf, "\"__p\"", "\"__s\"", spec->keys);
 		appendStringInfo(buf, ") THEN false ELSE %s END", spec->scd_type == 1 ? "medallion._merge_tally(4, 1)" : "true");
 	}
@@ -321,7 +548,7 @@ AppendCommonCtes(StringInfo buf, const MergeSpec *spec)
 	AppendKeysAndSequence(buf, NULL, spec);
 	appendStringInfoString(buf, "\n  HAVING pg_catalog.count(DISTINCT ROW(");
 	AppendColumns(buf, NULL, spec->applied);
-	appendStringInfoString(buf, ", \"__m_del\")::pg_catalog.text) > 1\n),\n");
+	appendStringInfoString(buf, ", \"__m_del\")::pg_catalog.text) " OP(">") " 1\n),\n");
 
 	/* Rejected rows and why: NULL key, NULL sequence, a conflict (SCD2: also truncates). */
 	appendStringInfoString(buf, "\"__rej\" AS MATERIALIZED (\n  SELECT \"__c\".*, CASE WHEN \"__c\".\"__m_trunc\" THEN ");
@@ -390,9 +617,9 @@ AppendMergeActions(StringInfo buf, const MergeSpec *spec)
 	appendStringInfoString(buf, "\n) AS \"__w\"\nON ");
 	AppendEqual(buf, "\"__t\"", "\"__w\"", spec->keys);
 	appendStringInfoString(buf, "\nWHEN MATCHED AND ");
-	AppendCompare(buf, "\"__t\"", " = ", "\"__w\"", spec->sequence);
+	AppendCompare(buf, "\"__t\"", BTEqualStrategyNumber, "\"__w\"", spec->sequence);
 	appendStringInfoString(buf, " AND medallion._merge_tally(3, 1) THEN DO NOTHING\nWHEN MATCHED AND ");
-	AppendCompare(buf, "\"__t\"", " > ", "\"__w\"", spec->sequence);
+	AppendCompare(buf, "\"__t\"", BTGreaterStrategyNumber, "\"__w\"", spec->sequence);
 	appendStringInfoString(buf, " AND medallion._merge_tally(4, 1) THEN DO NOTHING\n"
 						   "WHEN MATCHED AND \"__w\".\"__m_del\" THEN DELETE\nWHEN MATCHED THEN UPDATE SET ");
 	foreach(lc, spec->sequence)
@@ -449,7 +676,7 @@ AppendTombstoneUpkeep(StringInfo buf, const MergeSpec *spec, const char *from)
 					 "  WHERE \"__g\".\"__m_del\" AND \"__g\".\"__m_tombed\" AND ", from);
 	AppendEqual(buf, "\"__b\"", "\"__g\"", spec->keys);
 	appendStringInfoString(buf, " AND ");
-	AppendCompare(buf, "\"__b\"", " < ", "\"__g\"", spec->sequence);
+	AppendCompare(buf, "\"__b\"", BTLessStrategyNumber, "\"__g\"", spec->sequence);
 	appendStringInfoString(buf, "\n),\n");
 	appendStringInfo(buf, "\"__untomb\" AS (\n  DELETE FROM %s AS \"__b\" USING %s AS \"__g\" "
 					 "WHERE NOT \"__g\".\"__m_del\" AND \"__g\".\"__m_tombed\" AND ", spec->state_sql, from);
@@ -476,7 +703,7 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	appendStringInfoString(buf, " ORDER BY ");
 	AppendOrder(buf, NULL, spec->sequence, "DESC");
 	appendStringInfo(buf, " LIMIT 1) AS \"__b\"\n  WHERE NOT EXISTS (SELECT 1 FROM %s AS \"__m\" WHERE \"__m\".\"_truncate\" AND ", tb);
-	AppendCompare(buf, "\"__m\"", " >= ", "\"__b\"", spec->sequence);
+	AppendCompare(buf, "\"__m\"", BTGreaterEqualStrategyNumber, "\"__b\"", spec->sequence);
 	appendStringInfoString(buf, ")\n),\n");
 
 	/* The newest truncate overall: changes at or before it are stale. */
@@ -494,7 +721,7 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	 */
 	appendStringInfoString(buf, "\"__badtop\" AS MATERIALIZED (\n  SELECT ");
 	AppendColumns(buf, "\"__d\"", spec->keys);
-	appendStringInfoString(buf, " FROM \"__odd\" AS \"__d\" WHERE \"__d\".\"__m_rn\" = 1 AND NOT ");
+	appendStringInfoString(buf, " FROM \"__odd\" AS \"__d\" WHERE \"__d\".\"__m_rn\" " OP("=") " 1 AND NOT ");
 	AppendAnyNull(buf, "\"__d\"", spec->keys);
 	appendStringInfoString(buf, " AND NOT ");
 	AppendOk(buf, spec, "\"__d\"");
@@ -508,15 +735,15 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	 * or sort the winners again for a merge join.
 	 */
 	appendStringInfoString(buf, "\"__win\" AS NOT MATERIALIZED (\n"
-						   "  SELECT * FROM \"__src\" AS \"__c\" WHERE \"__c\".\"__m_rn\" = 1 AND NOT \"__c\".\"__m_odd\"\n"
-						   "  UNION ALL SELECT * FROM \"__odd\" AS \"__c\" WHERE \"__c\".\"__m_rn\" < 2 AND ");
+						   "  SELECT * FROM \"__src\" AS \"__c\" WHERE \"__c\".\"__m_rn\" " OP("=") " 1 AND NOT \"__c\".\"__m_odd\"\n"
+						   "  UNION ALL SELECT * FROM \"__odd\" AS \"__c\" WHERE \"__c\".\"__m_rn\" " OP("<") " 2 AND ");
 	AppendOk(buf, spec, "\"__c\"");
 	appendStringInfoString(buf, "\n  UNION ALL (SELECT DISTINCT ON (");
 	AppendColumns(buf, "\"__c\"", spec->keys);
 	appendStringInfoString(buf, ") \"__c\".* FROM \"__src\" AS \"__c\"\n"
-						   "    WHERE EXISTS (SELECT 1 FROM \"__badtop\") AND \"__c\".\"__m_rn\" > 1 AND ROW(");
-	AppendColumns(buf, "\"__c\"", spec->keys);
-	appendStringInfoString(buf, ") IN (SELECT * FROM \"__badtop\") AND ");
+						   "    WHERE EXISTS (SELECT 1 FROM \"__badtop\") AND \"__c\".\"__m_rn\" " OP(">") " 1 AND ");
+	AppendIn(buf, "\"__c\"", spec->keys, "\"__badtop\"");
+	appendStringInfoString(buf, " AND ");
 	AppendOk(buf, spec, "\"__c\"");
 	appendStringInfoString(buf, "\n    ORDER BY ");
 	AppendColumns(buf, "\"__c\"", spec->keys);
@@ -534,13 +761,11 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	appendStringInfo(buf, "\"__cls\" AS NOT MATERIALIZED (\n"
 					 "  SELECT \"__w\".*, \"__b\".%s IS NOT NULL AS \"__m_tombed\", CASE\n"
 					 "    WHEN ", k1);
-	AppendRow(buf, "\"__w\"", spec->sequence);
-	appendStringInfoString(buf, " <= (SELECT ");
-	AppendColumns(buf, NULL, spec->sequence);
-	appendStringInfo(buf, " FROM \"__tr\") THEN 'stale'\n    WHEN \"__b\".%s IS NOT NULL AND ", k1);
-	AppendCompare(buf, "\"__b\"", " > ", "\"__w\"", spec->sequence);
+	AppendCompareQuery(buf, "\"__w\"", BTLessEqualStrategyNumber, spec->sequence, " FROM \"__tr\"");
 	appendStringInfo(buf, " THEN 'stale'\n    WHEN \"__b\".%s IS NOT NULL AND ", k1);
-	AppendCompare(buf, "\"__b\"", " = ", "\"__w\"", spec->sequence);
+	AppendCompare(buf, "\"__b\"", BTGreaterStrategyNumber, "\"__w\"", spec->sequence);
+	appendStringInfo(buf, " THEN 'stale'\n    WHEN \"__b\".%s IS NOT NULL AND ", k1);
+	AppendCompare(buf, "\"__b\"", BTEqualStrategyNumber, "\"__w\"", spec->sequence);
 	appendStringInfo(buf, " THEN 'same'\n    ELSE 'go' END AS \"__m_pre\"\n"
 					 "  FROM \"__win\" AS \"__w\" LEFT JOIN %s AS \"__b\" ON ", tb);
 	AppendEqual(buf, "\"__b\"", "\"__w\"", spec->keys);
@@ -553,15 +778,15 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	 * picked out of __cls once.
 	 */
 	appendStringInfoString(buf, "\"__totomb\" AS MATERIALIZED (\n  SELECT * FROM \"__cls\" "
-						   "WHERE \"__m_pre\" = 'go' AND (\"__m_del\" OR \"__m_tombed\")\n),\n");
+						   "WHERE \"__m_pre\" " OP("=") " 'go' AND (\"__m_del\" OR \"__m_tombed\")\n),\n");
 	AppendTombstoneUpkeep(buf, spec, "\"__totomb\"");
 	appendStringInfoString(buf, ",\n");
 
 	/* A new truncate removes rows older than it, except keys the MERGE below writes. */
 	appendStringInfo(buf, "\"__tdel\" AS (\n  DELETE FROM %s AS \"__t\" USING \"__newtr\" AS \"__n\" WHERE (", t);
-	AppendCompare(buf, "\"__t\"", " >= ", "\"__n\"", spec->sequence);
+	AppendCompare(buf, "\"__t\"", BTGreaterEqualStrategyNumber, "\"__n\"", spec->sequence);
 	appendStringInfoString(buf, ") IS NOT TRUE\n    AND NOT EXISTS (SELECT 1 FROM \"__cls\" AS \"__g\" "
-						   "WHERE \"__g\".\"__m_pre\" = 'go' AND ");
+						   "WHERE \"__g\".\"__m_pre\" " OP("=") " 'go' AND ");
 	AppendEqual(buf, "\"__g\"", "\"__t\"", spec->keys);
 	appendStringInfoString(buf, ")\n  RETURNING medallion._merge_tally(2, 1)\n),\n");
 
@@ -586,12 +811,12 @@ AppendScd1(StringInfo buf, const MergeSpec *spec)
 	 * right).  No ORDER BY: the winners come in key order already.
 	 */
 	appendStringInfo(buf, "MERGE INTO %s AS \"__t\"\nUSING (SELECT \"__g\".* FROM \"__cls\" AS \"__g\"\n"
-					 "  WHERE CASE WHEN \"__g\".\"__m_pre\" = 'go' THEN medallion._merge_tally(4, -1)\n"
-					 "    WHEN \"__g\".\"__m_pre\" = 'same' THEN NOT (medallion._merge_tally(4, -1) AND medallion._merge_tally(3, 1))\n"
+					 "  WHERE CASE WHEN \"__g\".\"__m_pre\" " OP("=") " 'go' THEN medallion._merge_tally(4, -1)\n"
+					 "    WHEN \"__g\".\"__m_pre\" " OP("=") " 'same' THEN NOT (medallion._merge_tally(4, -1) AND medallion._merge_tally(3, 1))\n"
 					 "    ELSE false END\n"
 					 "  AND (SELECT medallion._merge_tally(5, (SELECT pg_catalog.count(*) FROM \"__rej\"))\n"
-					 "    AND medallion._merge_tally(4, - (SELECT pg_catalog.count(*) FROM \"__odd\" WHERE \"__m_trunc\")\n"
-					 "      - (SELECT pg_catalog.count(*) FILTER (WHERE NOT \"__m_trunc\") FROM \"__rej\")))", t);
+					 "    AND medallion._merge_tally(4, " OP("-") " ((SELECT pg_catalog.count(*) FROM \"__odd\" WHERE \"__m_trunc\")\n"
+					 "      " OP("+") " (SELECT pg_catalog.count(*) FILTER (WHERE NOT \"__m_trunc\") FROM \"__rej\"))))", t);
 	AppendMergeActions(buf, spec);
 }
 
@@ -655,17 +880,19 @@ AppendScd2(StringInfo buf, const MergeSpec *spec)
 
 	/* An upsert opens a version after a delete, at the start, or when a tracked column changes. */
 	appendStringInfoString(buf, "\"__mark\" AS MATERIALIZED (\n  SELECT \"__a\".*, CASE WHEN \"__a\".\"_deleted\" THEN 0\n"
-						   "    WHEN (pg_catalog.lag(\"__a\".\"_deleted\") OVER \"__w\") IS DISTINCT FROM false THEN 1\n"
+						   "    WHEN (pg_catalog.lag(\"__a\".\"_deleted\") OVER \"__w\") IS NOT FALSE THEN 1\n"
 						   "    WHEN ");
 	if (spec->tracked == NIL)
 		appendStringInfoString(buf, "true");
 	foreach(lc, spec->tracked)
 	{
 		MergeColumn *c = lfirst(lc);
-		const char *cast = c->has_equality ? "" : "::pg_catalog.text";
 
-		appendStringInfo(buf, "%s(pg_catalog.lag(\"__a\".%s%s) OVER \"__w\") IS NOT DISTINCT FROM \"__a\".%s%s",
-						 foreach_current_index(lc) > 0 ? " AND " : "", Q(c->name), cast, Q(c->name), cast);
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoString(buf, " AND ");
+		/* The same window function twice is computed once. */
+		AppendColumnNotDistinct(buf, psprintf("(pg_catalog.lag(\"__a\".%s) OVER \"__w\")", Q(c->name)),
+								psprintf("\"__a\".%s", Q(c->name)), c);
 	}
 	appendStringInfo(buf, " THEN 0 ELSE 1 END AS \"__m_start\",\n"
 					 "    pg_catalog.lead(\"__a\".%s) OVER \"__w\" AS \"__m_next\"\n"
@@ -714,8 +941,12 @@ AppendScd2(StringInfo buf, const MergeSpec *spec)
 	AppendEqual(buf, "\"__t\"", "\"__v\"", spec->keys);
 	appendStringInfoString(buf, " AND ");
 	AppendEqual(buf, "\"__t\"", "\"__v\"", spec->sequence);
-	appendStringInfoString(buf, "\n    AND NOT (\"__t\".\"_valid_from\" IS NOT DISTINCT FROM \"__v\".\"_valid_from\" "
-						   "AND \"__t\".\"_valid_to\" IS NOT DISTINCT FROM \"__v\".\"_valid_to\" AND ");
+	/* _valid_from and _valid_to have the first sequence column's type. */
+	appendStringInfoString(buf, "\n    AND NOT (");
+	AppendColumnNotDistinct(buf, "\"__t\".\"_valid_from\"", "\"__v\".\"_valid_from\"", linitial(spec->sequence));
+	appendStringInfoString(buf, " AND ");
+	AppendColumnNotDistinct(buf, "\"__t\".\"_valid_to\"", "\"__v\".\"_valid_to\"", linitial(spec->sequence));
+	appendStringInfoString(buf, " AND ");
 	AppendSame(buf, "\"__t\"", "\"__v\"", spec->values);
 	appendStringInfoString(buf, ") RETURNING 1\n),\n");
 
@@ -746,11 +977,11 @@ AppendScd2(StringInfo buf, const MergeSpec *spec)
 						   "SELECT (SELECT pg_catalog.count(*) FROM \"__ins\"),\n"
 						   "  (SELECT pg_catalog.count(*) FROM \"__upd\"),\n"
 						   "  (SELECT pg_catalog.count(*) FROM \"__del\"),\n"
-						   "  (SELECT pg_catalog.count(*) FROM \"__src\") - (SELECT pg_catalog.count(*) FROM \"__rej\")\n"
-						   "    - (SELECT pg_catalog.count(*) FROM \"__new\"),\n"
-						   "  0::bigint,\n"
+						   "  (SELECT pg_catalog.count(*) FROM \"__src\") " OP("-") " (SELECT pg_catalog.count(*) FROM \"__rej\")\n"
+						   "    " OP("-") " (SELECT pg_catalog.count(*) FROM \"__new\"),\n"
+						   "  0::pg_catalog.int8,\n"
 						   "  (SELECT pg_catalog.count(*) FROM \"__rej\"),\n"
-						   "  (SELECT pg_catalog.count(*) FROM \"__log\") + (SELECT pg_catalog.count(*) FROM \"__quar\")");
+						   "  (SELECT pg_catalog.count(*) FROM \"__log\") " OP("+") " (SELECT pg_catalog.count(*) FROM \"__quar\")");
 }
 
 /*
@@ -783,7 +1014,8 @@ AppendScd2(StringInfo buf, const MergeSpec *spec)
 char *
 MergeStreamSql(const MergeSpec *spec)
 {
-	StringInfoData buf;
+	StringInfoData buf,
+				rest;
 	ListCell   *lc;
 	const char *k1 = Q(((MergeColumn *) linitial(spec->keys))->name);
 
@@ -809,23 +1041,23 @@ MergeStreamSql(const MergeSpec *spec)
 	/* Set aside: the key's newest change is not clean, or an older row may be rejected. */
 	appendStringInfoString(&buf, "\n  WHERE CASE WHEN ");
 	AppendAnyNull(&buf, "\"__y\"", spec->keys);
-	appendStringInfoString(&buf, " OR \"__y\".\"__m_place\" = 2\n    THEN NOT medallion._merge_stash(0, ROW(");
+	appendStringInfoString(&buf, " OR \"__y\".\"__m_place\" " OP("=") " 2\n    THEN NOT medallion._merge_stash(0, ROW(");
 	foreach(lc, spec->source_columns)
 		appendStringInfo(&buf, "\"__y\".%s, ", Q(lfirst(lc)));
 	appendStringInfoString(&buf, "\"__y\".\"__m_del\"))\n");
 	/* Superseded within the batch. */
-	appendStringInfoString(&buf, "    WHEN \"__y\".\"__m_place\" = 1 THEN NOT medallion._merge_tally(4, 1)\n    WHEN ");
+	appendStringInfoString(&buf, "    WHEN \"__y\".\"__m_place\" " OP("=") " 1 THEN NOT medallion._merge_tally(4, 1)\n    WHEN ");
 	/* At or before the stored truncate marker (left by calls with a truncate rule). */
-	AppendRow(&buf, "\"__y\"", spec->sequence);
-	appendStringInfoString(&buf, " <= (SELECT ");
-	AppendColumns(&buf, NULL, spec->sequence);
-	appendStringInfo(&buf, " FROM %s WHERE \"_truncate\" ORDER BY ", spec->state_sql);
-	AppendOrder(&buf, NULL, spec->sequence, "DESC");
-	appendStringInfo(&buf, " LIMIT 1) THEN NOT medallion._merge_tally(4, 1)\n"
+	initStringInfo(&rest);
+	appendStringInfo(&rest, " FROM %s WHERE \"_truncate\" ORDER BY ", spec->state_sql);
+	AppendOrder(&rest, NULL, spec->sequence, "DESC");
+	appendStringInfoString(&rest, " LIMIT 1");
+	AppendCompareQuery(&buf, "\"__y\"", BTLessEqualStrategyNumber, spec->sequence, rest.data);
+	appendStringInfo(&buf, " THEN NOT medallion._merge_tally(4, 1)\n"
 					 "    WHEN \"__b\".%s IS NOT NULL AND ", k1);
-	AppendCompare(&buf, "\"__b\"", " > ", "\"__y\"", spec->sequence);
+	AppendCompare(&buf, "\"__b\"", BTGreaterStrategyNumber, "\"__y\"", spec->sequence);
 	appendStringInfo(&buf, " THEN NOT medallion._merge_tally(4, 1)\n    WHEN \"__b\".%s IS NOT NULL AND ", k1);
-	AppendCompare(&buf, "\"__b\"", " = ", "\"__y\"", spec->sequence);
+	AppendCompare(&buf, "\"__b\"", BTEqualStrategyNumber, "\"__y\"", spec->sequence);
 	appendStringInfo(&buf, " THEN NOT medallion._merge_tally(3, 1)\n"
 					 "    WHEN \"__y\".\"__m_del\" OR \"__b\".%s IS NOT NULL THEN medallion._merge_stash(1, ROW(", k1);
 	AppendKeysAndSequence(&buf, "\"__y\"", spec);
@@ -928,7 +1160,7 @@ MergeStateTableSql(const MergeSpec *spec, const char *state_name)
 	if (spec->scd_type == 1)
 	{
 		appendStringInfo(&buf, ", \"_truncate\" boolean NOT NULL DEFAULT false, "
-						 "\"_deleted_at\" timestamptz NOT NULL DEFAULT pg_catalog.now());\n"
+						 "\"_deleted_at\" pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now());\n"
 						 "CREATE UNIQUE INDEX ON %s (", state_name);
 		AppendColumns(&buf, NULL, spec->keys);
 	}
@@ -941,7 +1173,7 @@ MergeStateTableSql(const MergeSpec *spec, const char *state_name)
 			appendStringInfo(&buf, ", %s %s", Q(c->name), c->type_sql);
 		}
 		appendStringInfo(&buf, ", \"_deleted\" boolean NOT NULL, "
-						 "\"_applied_at\" timestamptz NOT NULL DEFAULT pg_catalog.now());\n"
+						 "\"_applied_at\" pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now());\n"
 						 "CREATE UNIQUE INDEX ON %s (", state_name);
 		AppendColumns(&buf, NULL, ks);
 	}
