@@ -183,7 +183,7 @@ ColumnListSql(TupleDesc desc)
 		basetype = getBaseTypeAndTypmod(attr->atttypid, &typmod);
 		appendStringInfo(&buf, "%s%s %s", first ? "" : ", ",
 						 quote_identifier(NameStr(attr->attname)),
-						 format_type_with_typemod(basetype, typmod));
+						 format_type_extended(basetype, typmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
 		if (OidIsValid(attr->attcollation) && attr->attcollation != get_typcollation(basetype))
 			appendStringInfo(&buf, " COLLATE %s", generate_collation_name(attr->attcollation));
 		first = false;
@@ -264,7 +264,7 @@ void
 CreateReaders(const char *reader, int32 feed_id, const char *columns)
 {
 	const char *meta = "_change_type medallion.change_type, _commit_version bigint, "
-		"_commit_timestamp timestamptz, _change_seq bigint";
+		"_commit_timestamp pg_catalog.timestamptz, _change_seq bigint";
 	StringInfoData sql;
 
 	initStringInfo(&sql);

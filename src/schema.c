@@ -181,17 +181,19 @@ EvolveFeedSchema(const FeedRow *feed, List *rename, const char *command)
 		int32		typmod = s->atttypmod;
 		Oid			base;
 		char	   *type;
+		char	   *shown;
 
 		if (s->attisdropped)
 			continue;
 		base = getBaseTypeAndTypmod(s->atttypid, &typmod);
-		type = format_type_with_typemod(base, typmod);
+		type = format_type_extended(base, typmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+		shown = format_type_with_typemod(base, typmod);
 		c = DescColumnByName(cdesc, NameStr(s->attname));
 		if (c == NULL)
 		{
 			appendStringInfo(&ddl, "ALTER TABLE %s ADD COLUMN %s %s;\n", ct,
 							 quote_identifier(NameStr(s->attname)), type);
-			appendStringInfo(&summary, "added %s %s; ", NameStr(s->attname), type);
+			appendStringInfo(&summary, "added %s %s; ", NameStr(s->attname), shown);
 		}
 		else if (c->atttypid != base || c->atttypmod != typmod)
 		{
@@ -203,12 +205,12 @@ EvolveFeedSchema(const FeedRow *feed, List *rename, const char *command)
 						 errmsg("cannot carry the new type of column \"%s\" of table %s over to its change table",
 								NameStr(s->attname), RelationDisplayName(feed->source)),
 						 errdetail("Converting the recorded changes from %s to %s would run function %s, which is not owned by a superuser, with the extension owner's rights.",
-								   format_type_be(c->atttypid), type, format_procedure(untrusted)),
+								   format_type_be(c->atttypid), shown, format_procedure(untrusted)),
 						 errhint("Disable the feed (keeping its changes if needed), alter the table, and enable the feed again.")));
 			appendStringInfo(&ddl, "ALTER TABLE %s ALTER COLUMN %s TYPE %s USING %s::%s;\n", ct,
 							 quote_identifier(NameStr(s->attname)), type,
 							 quote_identifier(NameStr(s->attname)), type);
-			appendStringInfo(&summary, "%s became %s; ", NameStr(s->attname), type);
+			appendStringInfo(&summary, "%s became %s; ", NameStr(s->attname), shown);
 		}
 	}
 	for (i = 0; i < cdesc->natts; i++)
