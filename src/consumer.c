@@ -169,86 +169,70 @@ StartWatermark(const FeedRow *feed, const char *start, int64 newest)
 	return 0;					/* keep the compiler quiet */
 }
 
-/* DataColumnList returns the change table's data columns as a quoted list (the source's columns). */
+/* SourceColumnList returns the source's live columns as a quoted list. */
 static char *
-DataColumnList(const FeedRow *feed)
+SourceColumnList(Oid source)
 {
-	Relation	rel = table_open(feed->change_table, AccessShareLock);
+	Relation	rel = table_open(source, AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
 	StringInfoData buf;
 	int			i;
 
 	initStringInfo(&buf);
 	for (i = 0; i < desc->natts; i++)
-	{
-		const char *name = NameStr(TupleDescAttr(desc, i)->attname);
-
-		if (TupleDescAttr(desc, i)->attisdropped || strcmp(name, "_xid") == 0 ||
-			strcmp(name, "_seq") == 0 || strcmp(name, "_change_type") == 0 ||
-			strcmp(name, "_role") == 0 || strcmp(name, "_app") == 0)
-			continue;
-		appendStringInfo(&buf, "%s%s", buf.len ? ", " : "", quote_identifier(name));
-	}
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			appendStringInfo(&buf, "%s%s", buf.len ? ", " : "",
+							 quote_identifier(NameStr(TupleDescAttr(desc, i)->attname)));
 	table_close(rel, AccessShareLock);
 	return buf.data;
 }
 
 /*
- * SnapshotStart closes a version in the caller's transaction and copies each
- * source's rows as of exactly that version into a snapshot table: the tick
- * and the copies use one snapshot, taken after the lock on medallion.tick was
- * granted.  Other ticks wait until the caller commits (the copy's duration).
- * Returns the version; tables[i] is feed i's snapshot table.
+ * SnapshotStart copies each source's rows as of one closed version into a
+ * snapshot table and returns that version.  The version is closed by the
+ * clock as any other (no lock on medallion.tick is held in the caller's
+ * transaction, so nobody's clock waits for it); the copy is the source's
+ * rows at that version, rebuilt by time travel (as_of: the rows now, minus
+ * the changes after the version).  A feed enabled in this very transaction
+ * has no change yet: its rows are copied as they are.  The copy runs as the
+ * caller (the source's types' domain checks and the caller's rights apply),
+ * into a table of the extension owner's that the caller may write only
+ * during the copy.
  */
 static int64
 SnapshotStart(const FeedRow *feeds, int nfeeds, Oid *tables)
 {
-	Snapshot	snap;
-	SPIPlanPtr	plan;
 	int64		version;
-	bool		isnull;
 	int			i;
-	OwnerSwitch as_owner;
+	const char *caller = quote_identifier(GetUserNameFromId(GetUserId(), false));
 
-	RunAsOwner("LOCK TABLE medallion.tick IN EXCLUSIVE MODE", 0, NULL, NULL, SPI_OK_UTILITY);
-	snap = RegisterSnapshot(GetLatestSnapshot());
+	RequestTick();
+	version = NewestReadableVersion();
 
-	/* Create the empty snapshot tables first: DDL, no snapshot needed. */
 	for (i = 0; i < nfeeds; i++)
 	{
 		char	   *name = psprintf("_snapshot_" INT64_FORMAT, nextval_internal(MedallionChangeSeqOid(), false));
 		char	   *qualified = quote_qualified_identifier(MEDALLION_CHANGES_SCHEMA, name);
+		char	   *columns = SourceColumnList(feeds[i].source);
+		char	   *source = RelationDisplayName(feeds[i].source);
+		char	   *from;
+		int			spi_nest;
 
-		RunAsOwner(psprintf("CREATE TABLE %s AS SELECT %s FROM %s WITH NO DATA",
-							qualified, DataColumnList(&feeds[i]), RelationDisplayName(feeds[i].source)),
+		RunAsOwner(psprintf("CREATE TABLE %s AS SELECT %s FROM %s WITH NO DATA;\nGRANT INSERT ON %s TO %s",
+							qualified, columns, source, qualified, caller),
 				   0, NULL, NULL, SPI_OK_UTILITY);
 		tables[i] = get_relname_relid(name, MedallionChangesSchemaOid());
-	}
 
-	BeginAsOwner(&as_owner);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	plan = SPI_prepare("INSERT INTO medallion.tick "
-					   "SELECT (SELECT max(version) FROM medallion.tick) OPERATOR(pg_catalog.+) 1, "
-					   "pg_catalog.pg_snapshot_xmin(s)::text::bigint, pg_catalog.pg_snapshot_xmax(s)::text::bigint, "
-					   "ARRAY(SELECT x::text::bigint FROM pg_catalog.pg_snapshot_xip(s) AS x ORDER BY 1), "
-					   "GREATEST(pg_catalog.clock_timestamp(), (SELECT max(committed_at) FROM medallion.tick)), "
-					   "NULL FROM pg_catalog.pg_current_snapshot() AS s RETURNING version", 0, NULL);
-	if (plan == NULL || SPI_execute_snapshot(plan, NULL, NULL, snap, InvalidSnapshot, false, false, 1) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "could not close the snapshot version");
-	version = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	for (i = 0; i < nfeeds; i++)
-	{
-		char	   *columns = DataColumnList(&feeds[i]);
-
-		plan = SPI_prepare(psprintf("INSERT INTO %s SELECT %s FROM %s", RelationDisplayName(tables[i]),
-									columns, RelationDisplayName(feeds[i].source)), 0, NULL);
-		if (plan == NULL || SPI_execute_snapshot(plan, NULL, NULL, snap, InvalidSnapshot, false, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not copy the snapshot of %s", RelationDisplayName(feeds[i].source));
+		if (FeedFirstVersion(&feeds[i]) < 0)
+			from = source;
+		else
+			from = psprintf("medallion.as_of(NULL::%s, " INT64_FORMAT ")", source, version);
+		spi_nest = SpiConnectPinned();
+		if (SPI_execute(psprintf("INSERT INTO %s SELECT %s FROM %s", qualified, columns, from), false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not copy the snapshot of %s", source);
+		SpiFinishPinned(spi_nest);
+		RunAsOwner(psprintf("REVOKE INSERT ON %s FROM %s", qualified, caller), 0, NULL, NULL, SPI_OK_UTILITY);
 	}
-	SPI_finish();
-	EndAsOwner(&as_owner);
-	UnregisterSnapshot(snap);
 	return version;
 }
 
