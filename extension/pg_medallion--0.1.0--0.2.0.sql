@@ -38,3 +38,50 @@ SELECT NULL, NULL, 'missing', NULL, NULL, NULL, NULL, NULL,
 	   (SELECT pg_catalog.array_agg(f.source ORDER BY f.feed_id) FROM medallion.feed f WHERE f.mode = 'logical')
 WHERE EXISTS (SELECT 1 FROM medallion.feed WHERE mode = 'logical')
   AND NOT EXISTS (SELECT 1 FROM medallion.logical_slot);
+
+-- restore() of a dropped table's oid, or of a relation that is no table: a clear error.
+CREATE OR REPLACE FUNCTION medallion.restore(source regclass, version bigint)
+RETURNS TABLE(deleted bigint, inserted bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	cols text;
+	has_key boolean;
+BEGIN
+	IF source IS NULL OR version IS NULL THEN
+		RAISE EXCEPTION 'source and version must not be NULL'
+			USING ERRCODE = '22004', HINT = 'Pass the fed table and the version to restore.';
+	END IF;
+	-- A dropped table's oid, or not a table at all: a clear error, not a syntax error in the SQL below.
+	IF NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = source::oid AND c.relkind IN ('r', 'p')) THEN
+		RAISE EXCEPTION 'relation with oid % is not a table', source::oid
+			USING ERRCODE = '42P01', HINT = 'Pass an existing fed table.';
+	END IF;
+	SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+	FROM pg_attribute a WHERE a.attrelid = source AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '';
+	SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = source AND i.indisprimary) INTO has_key;
+	IF to_regclass('pg_temp.medallion_restore') IS NOT NULL THEN
+		DROP TABLE pg_temp.medallion_restore;
+	END IF;
+	EXECUTE format('CREATE TEMP TABLE medallion_restore ON COMMIT DROP AS SELECT * FROM medallion.as_of(NULL::%s, $1)',
+				   source) USING version;
+	IF has_key THEN
+		-- Rows that differ from the version, by whole-row text, go; missing ones come back.
+		EXECUTE format('DELETE FROM %s AS s WHERE NOT EXISTS (SELECT 1 FROM pg_temp.medallion_restore AS r '
+					   'WHERE r::text = s::text)', source);
+		GET DIAGNOSTICS deleted = ROW_COUNT;
+		EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.medallion_restore AS r '
+					   'WHERE NOT EXISTS (SELECT 1 FROM %s AS s WHERE r::text = s::text)', source, cols, cols, source);
+		GET DIAGNOSTICS inserted = ROW_COUNT;
+	ELSE
+		-- Without a key, rows are told apart only as multisets: replace them all.
+		EXECUTE format('DELETE FROM %s', source);
+		GET DIAGNOSTICS deleted = ROW_COUNT;
+		EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.medallion_restore',
+					   source, cols, cols);
+		GET DIAGNOSTICS inserted = ROW_COUNT;
+	END IF;
+	DROP TABLE pg_temp.medallion_restore;
+	RETURN NEXT;
+END $$;

@@ -112,7 +112,7 @@ extern Oid	RelationOwner(Oid relid);
 
 /* feed.c */
 extern bool medallion_in_own_ddl;
-extern char *ColumnListSql(TupleDesc desc);
+extern char *ColumnListSql(TupleDesc desc, bool with_collation);
 extern void CreateReaders(const char *reader, int32 feed_id, const char *columns);
 
 /* logical.c */

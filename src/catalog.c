@@ -56,7 +56,8 @@ RelationOwner(Oid relid)
 	if (!HeapTupleIsValid(tup))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with oid %u does not exist", relid)));
+				 errmsg("relation with oid %u does not exist", relid),
+				 errhint("The table was dropped; pass an existing one.")));
 	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
 	ReleaseSysCache(tup);
 	return owner;

@@ -155,9 +155,13 @@ CheckSourceKind(Relation rel)
 	}
 }
 
-/* ColumnListSql returns "name type [COLLATE c], ..." for the source's live columns; checks reserved names. */
+/*
+ * ColumnListSql returns "name type [COLLATE c], ..." for the source's live
+ * columns (COLLATE only with_collation: a change table has it, a function's
+ * RETURNS TABLE cannot); checks reserved names.
+ */
 char *
-ColumnListSql(TupleDesc desc)
+ColumnListSql(TupleDesc desc, bool with_collation)
 {
 	StringInfoData buf;
 	int			i;
@@ -184,7 +188,7 @@ ColumnListSql(TupleDesc desc)
 		appendStringInfo(&buf, "%s%s %s", first ? "" : ", ",
 						 quote_identifier(NameStr(attr->attname)),
 						 format_type_extended(basetype, typmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
-		if (OidIsValid(attr->attcollation) && attr->attcollation != get_typcollation(basetype))
+		if (with_collation && OidIsValid(attr->attcollation) && attr->attcollation != get_typcollation(basetype))
 			appendStringInfo(&buf, " COLLATE %s", generate_collation_name(attr->attcollation));
 		first = false;
 	}
@@ -333,6 +337,13 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot enable a feed during recovery")));
 
+	if (get_rel_relkind(source) != '\0' && get_rel_relkind(source) != RELKIND_RELATION &&
+		get_rel_relkind(source) != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s is not a table", RelationDisplayName(source)),
+				 errdetail("Views, materialized views, foreign tables, sequences, indexes and composite types have no change feed."),
+				 errhint("Enable the feed on the table the data is stored in.")));
 	if (logical)
 	{
 		/* Checked before the slot is made, and the slot made before the table is locked (see logical.c). */
@@ -340,7 +351,8 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 		if (rel == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("relation with oid %u does not exist", source)));
+					 errmsg("relation with oid %u does not exist", source),
+					 errhint("Pass an existing table, e.g. 'public.orders'.")));
 		CheckFeedPrivileges(source, "enable");
 		CheckSourceKind(rel);
 		LogicalCheckSource(rel);
@@ -351,12 +363,13 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 	if (rel == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with oid %u does not exist", source)));
+				 errmsg("relation with oid %u does not exist", source),
+				 errhint("Pass an existing table, e.g. 'public.orders'.")));
 	CheckFeedPrivileges(source, "enable");
 	CheckSourceKind(rel);
 	if (logical)
 		LogicalCheckSource(rel);
-	columns = ColumnListSql(RelationGetDescr(rel));
+	columns = ColumnListSql(RelationGetDescr(rel), true);
 	/* Writers of the source committed before this point (we hold its lock): changes after it are the feed's. */
 	enabled_lsn = GetXLogInsertRecPtr();
 
@@ -393,7 +406,7 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 				CreateCaptureTriggers(lfirst_oid(lc), feed.feed_id, false);
 		}
 	}
-	CreateReaders(ct_qualified, feed.feed_id, columns);
+	CreateReaders(ct_qualified, feed.feed_id, ColumnListSql(RelationGetDescr(rel), false));
 	EnsureChangePartitions(&feed, xid, false);
 
 	table_close(rel, NoLock);
@@ -451,7 +464,8 @@ medallion_disable_feed(PG_FUNCTION_ARGS)
 	if (rel == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with oid %u does not exist", source)));
+				 errmsg("relation with oid %u does not exist", source),
+				 errhint("Pass an existing table, e.g. 'public.orders'.")));
 	if (!LookupFeedBySource(source, &feed))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

@@ -269,9 +269,19 @@ SourceFromItem(const char *source)
 	}
 	else
 	{
-		List	   *names = stringToQualifiedNameList(source);
-		RangeVar   *rv = makeRangeVarFromNameList(names);
-		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+		List	   *parts = NIL;
+		List	   *names;
+		RangeVar   *rv;
+		Oid			relid;
+
+		if (!SplitIdentifierString(pstrdup(source), '.', &parts) || parts == NIL || list_length(parts) > 3)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("source \"%s\" is neither a table or view name nor a query", source),
+					 errhint("Pass a table or view name, or a query starting with SELECT, WITH, VALUES or TABLE.")));
+		names = stringToQualifiedNameList(source);
+		rv = makeRangeVarFromNameList(names);
+		relid = RangeVarGetRelid(rv, NoLock, true);
 
 		if (!OidIsValid(relid))
 			ereport(ERROR,
@@ -915,7 +925,18 @@ static void
 CheckWritable(Oid relid, Oid target)
 {
 	AclMode		needed = ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE;
+	char		relkind = get_rel_relkind(relid);
 
+	if (relkind == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with oid %u does not exist", relid),
+				 errhint("Pass an existing table as the target.")));
+	if (relid == target && relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("target %s is not a table", RelationDisplayName(relid)),
+				 errhint("apply_changes merges into ordinary or partitioned tables.")));
 	if (pg_class_aclmask(relid, GetUserId(), needed, ACLMASK_ALL) == needed)
 		return;
 	if (relid == target)

@@ -81,6 +81,9 @@ QueryInt64(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *args, int
 	return found;
 }
 
+/* The longest retention accepted, in days: longer would overflow now() - retain. */
+#define RETAIN_MAX_DAYS ((int64) 1000 * 366)
+
 /* RetainSeconds returns the retention that applies: the argument, the feed's setting, or the GUC. */
 static int64
 RetainSeconds(bool retain_given, Interval *retain, int32 feed_id)
@@ -90,8 +93,20 @@ RetainSeconds(bool retain_given, Interval *retain, int32 feed_id)
 	Datum		args[1] = {Int32GetDatum(feed_id)};
 
 	if (retain_given)
-		return (int64) (retain->time / USECS_PER_SEC + retain->day * SECS_PER_DAY +
+	{
+		/* Each part checked on its own: a negative part or a sum past 1000 years is refused, never wrapped. */
+		if (retain->time < 0 || retain->day < 0 || retain->month < 0)
+			return -1;
+		if (retain->month > RETAIN_MAX_DAYS / DAYS_PER_MONTH || retain->day > RETAIN_MAX_DAYS ||
+			retain->time / USECS_PER_DAY > RETAIN_MAX_DAYS ||
+			(int64) retain->month * DAYS_PER_MONTH + retain->day + retain->time / USECS_PER_DAY > RETAIN_MAX_DAYS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("retain must be at most 1000 years"),
+					 errhint("Pass how long versions are kept, e.g. interval '7 days'.")));
+		return (int64) (retain->time / USECS_PER_SEC + (int64) retain->day * SECS_PER_DAY +
 						(int64) retain->month * DAYS_PER_MONTH * SECS_PER_DAY);
+	}
 	if (feed_id > 0 &&
 		QueryInt64(MedallionExtensionOwner(), "SELECT pg_catalog.date_part('epoch', retention)::bigint FROM medallion.feed "
 				   "WHERE feed_id OPERATOR(pg_catalog.=) $1", 1, argtypes, args, &secs))

@@ -160,7 +160,7 @@ EvolveFeedSchema(const FeedRow *feed, List *rename, const char *command)
 	initStringInfo(&summary);
 
 	/* Validates the new layout first: a column named like our metadata is refused here. */
-	(void) ColumnListSql(sdesc);
+	(void) ColumnListSql(sdesc, true);
 
 	if (rename != NIL && DescColumnByName(cdesc, linitial(rename)) != NULL)
 	{
@@ -240,7 +240,7 @@ EvolveFeedSchema(const FeedRow *feed, List *rename, const char *command)
 	RunAsOwner(psprintf("DROP FUNCTION %s(bigint, bigint);\nDROP FUNCTION %s(timestamptz, timestamptz);\n"
 						"DROP FUNCTION %s(text, integer, boolean, boolean, boolean)", reader, reader, reader),
 			   0, NULL, NULL, SPI_OK_UTILITY);
-	CreateReaders(reader, feed->feed_id, ColumnListSql(sdesc));
+	CreateReaders(reader, feed->feed_id, ColumnListSql(sdesc, false));
 
 	summary.data[summary.len - 2] = '\0';	/* drop the last "; " */
 	RunAsOwner("INSERT INTO medallion.schema_change (feed_id, xid, command, summary) "
