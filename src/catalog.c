@@ -322,12 +322,14 @@ EndAsRole(OwnerSwitch *sw)
 /*
  * CallerAgain runs what follows as the caller again, inside a BeginAsRole
  * (search_path stays pinned), for user code met on the way: a cast, a domain
- * check.  OwnerAgain switches back.
+ * check.  Still a security-restricted operation: that code must not close
+ * the cursor we read with (CLOSE ALL would leave us a freed portal), nor
+ * change the session.  OwnerAgain switches back.
  */
 void
 CallerAgain(OwnerSwitch *sw)
 {
-	SetUserIdAndSecContext(sw->save_userid, sw->save_sec);
+	SetUserIdAndSecContext(sw->save_userid, sw->save_sec | SECURITY_RESTRICTED_OPERATION);
 }
 
 void

@@ -162,9 +162,10 @@ RequestTick(void)
 				 errhint("Versions are closed on the primary; read versions that are already closed.")));
 
 	/*
-	 * A transaction that closed a version itself (a 'snapshot' consumer start)
-	 * holds the tick lock until it commits: a worker would wait for it forever.
-	 * Its own version is the newest it can read anyway.
+	 * A transaction that locked medallion.tick itself (by hand: nothing of
+	 * ours does since 'snapshot' consumer starts stopped closing versions in
+	 * the caller's transaction) holds it until it commits: a worker would
+	 * wait for it.  The newest version it can read is the answer then.
 	 */
 	{
 		Oid			tick = get_relname_relid("tick", MedallionSchemaOid());
