@@ -99,7 +99,7 @@ extern void CheckSourceReadable(Oid source);
 extern void BeginAsRole(Oid role, OwnerSwitch *sw);
 extern void BeginAsOwner(OwnerSwitch *sw);
 extern void EndAsRole(OwnerSwitch *sw);
-extern void CallerAgain(OwnerSwitch *sw);
+extern void AsTableOwnerAgain(OwnerSwitch *sw, Oid role);
 extern void OwnerAgain(OwnerSwitch *sw);
 #define EndAsOwner(sw) EndAsRole(sw)
 extern int	BeginPinnedPath(void);
@@ -109,6 +109,7 @@ extern void SpiFinishPinned(int nestlevel);
 extern uint64 RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *args, int expected);
 extern uint64 RunAsRole(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *args, int expected);
 extern Oid	RelationOwner(Oid relid);
+extern bool TypeRunsOnlyTrustedCode(Oid type);
 
 /* feed.c */
 extern bool medallion_in_own_ddl;

@@ -125,7 +125,7 @@ UPDATE bi.src SET txt = 'b' WHERE id = 1;
 DELETE FROM bi.src WHERE id = 2;
 SELECT medallion.current_version() > 0 AS v2;
 SELECT count(*) AS consumer FROM medallion.create_consumer('bi_c', '{bi.src,bi.part}', 'earliest');
-SELECT inserted FROM medallion.apply_changes('bi.target', $$SELECT * FROM medallion_changes.src(1)$$,
+SELECT inserted FROM medallion.apply_changes('bi.target', $$SELECT * FROM medallion_changes.src(medallion.first_version('bi.src'))$$,
 	'{id}', '{_commit_version,_change_seq}');
 SELECT inserted FROM medallion.apply_changes('bi.hist', $$SELECT id, txt, seq FROM bi.cdc$$,
 	'{id}', '{seq}', scd_type => 2);
@@ -400,7 +400,7 @@ SELECT bi.try($$SELECT medallion.is_late('bi_pipe', 'events', NULL)$$) AS null_t
 SELECT bi.unchanged();
 
 -- apply_changes(target, source, keys, sequence_by, ...) ----------------------------------------
-\set src '$$SELECT * FROM medallion_changes.src(1)$$'
+\set src '$$SELECT * FROM medallion_changes.src(medallion.first_version(''bi.src''))$$'
 SELECT bi.try($$SELECT * FROM medallion.apply_changes(NULL, 'bi.cdc', '{id}', '{seq}')$$);
 SELECT bi.try($$SELECT * FROM medallion.apply_changes('bi.target', NULL, '{id}', '{seq}')$$);
 SELECT bi.try($$SELECT * FROM medallion.apply_changes('bi.target', 'bi.cdc', NULL, '{seq}')$$);
@@ -623,7 +623,7 @@ SELECT bi.try(format($$CREATE TRIGGER f7 AFTER TRUNCATE ON bi.forge FOR EACH STA
 SELECT bi.try(format($$CREATE TRIGGER f8 AFTER DELETE ON bi.forge REFERENCING OLD TABLE AS o FOR EACH STATEMENT EXECUTE FUNCTION medallion._capture(%L); DELETE FROM bi.forge; DROP TRIGGER f8 ON bi.forge$$, :src_feed));
 SELECT bi.try($$CREATE TRIGGER f9 BEFORE INSERT ON bi.forge FOR EACH ROW EXECUTE FUNCTION medallion._truncate_guard(); INSERT INTO bi.forge VALUES (2, 'x'); DROP TRIGGER f9 ON bi.forge$$);
 SELECT bi.try($$CREATE TRIGGER f10 BEFORE TRUNCATE ON bi.forge FOR EACH STATEMENT EXECUTE FUNCTION medallion._truncate_guard(); TRUNCATE bi.forge; DROP TRIGGER f10 ON bi.forge$$);
-SELECT count(*) AS forged_rows FROM medallion_changes.src(1) WHERE id IS NULL OR txt IN ('forged', 'x');
+SELECT count(*) AS forged_rows FROM medallion_changes.src(medallion.first_version('bi.src')) WHERE id IS NULL OR txt IN ('forged', 'x');
 SELECT bi.unchanged();
 INSERT INTO bi.forge VALUES (1, 'a');
 SELECT bi.try(format($$CREATE TRIGGER f11 AFTER UPDATE ON bi.forge REFERENCING NEW TABLE AS n FOR EACH STATEMENT EXECUTE FUNCTION medallion._capture(%L); UPDATE bi.forge SET txt = 'y'; DROP TRIGGER f11 ON bi.forge$$, :src_feed)) AS update_without_old_table;

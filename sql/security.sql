@@ -281,7 +281,7 @@ CREATE DOMAIN sec_evil_t."interval" AS pg_catalog."interval" CHECK (sec_evil.pwn
 CREATE DOMAIN sec_evil_t.jsonb AS pg_catalog.jsonb CHECK (sec_evil.pwn('domain sec_evil_t.jsonb'));
 -- Class 3 material: a domain with a CHECK, an enum with a cast to json and from text.
 CREATE DOMAIN sec_evil.checked_int AS pg_catalog.int4 CHECK (sec_evil.pwn('domain CHECK of a column'));
-CREATE DOMAIN sec_evil.checked_text AS pg_catalog.text CHECK (sec_evil.pwn('domain CHECK of a retyped column'));
+CREATE DOMAIN sec_evil.retype_text AS pg_catalog.text CHECK (sec_evil.pwn('domain CHECK of a retyped column'));
 CREATE TYPE sec_evil.mood AS ENUM ('ok', 'sad');
 CREATE FUNCTION sec_evil.mood_json(sec_evil.mood) RETURNS json LANGUAGE plpgsql AS
 	$$ BEGIN PERFORM sec_evil.pwn('cast mood AS json'); RETURN pg_catalog.to_json($1::pg_catalog.text); END $$;
@@ -797,7 +797,7 @@ CREATE TABLE sec_evil.sec_logged (id int PRIMARY KEY, v text);
 ALTER TABLE sec_evil.sec_logged REPLICA IDENTITY FULL;
 SELECT medallion.enable_feed('sec_evil.sec_logged', 'logical') IS NOT NULL AS fed_logical;
 INSERT INTO sec_evil.sec_logged VALUES (1, 'x'), (2, 'y');
-ALTER TABLE sec_evil.sec_logged ALTER COLUMN v TYPE sec_evil.checked_text;
+ALTER TABLE sec_evil.sec_logged ALTER COLUMN v TYPE sec_evil.retype_text;
 RESET SESSION AUTHORIZATION;
 SELECT * FROM sec_check('class 3: logical feed setup');
 SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>=) 0 AS ok FROM medallion.pull();
@@ -878,6 +878,76 @@ SELECT * FROM medallion._consume((SELECT feed_id FROM medallion.feeds WHERE sour
 SELECT 1 AS server_alive;
 RESET SESSION AUTHORIZATION;
 SELECT * FROM sec_check('class 4: _consume with a wrong column list');
+
+-- Class 3 again: user code reached in the middle of an elevated read (a domain check in as_of, a cast
+-- to json in table_changes) runs as the table's owner, restricted: it cannot CLOSE ALL the cursor the
+-- read is fetching from (a freed portal would crash the backend).  Expected: errors, server alive.
+SET SESSION AUTHORIZATION sec_stranger;
+CREATE FUNCTION sec_evil.closer(v int) RETURNS boolean LANGUAGE plpgsql AS
+$$ BEGIN EXECUTE 'CLOSE ALL'; RETURN true; END $$;
+CREATE DOMAIN sec_evil.closing_int AS int CHECK (sec_evil.closer(VALUE));
+CREATE TYPE sec_evil.closing_mood AS ENUM ('calm');
+CREATE FUNCTION sec_evil.closing_json(m sec_evil.closing_mood) RETURNS json LANGUAGE plpgsql AS
+$$ BEGIN EXECUTE 'CLOSE ALL'; RETURN '"calm"'::json; END $$;
+CREATE CAST (sec_evil.closing_mood AS json) WITH FUNCTION sec_evil.closing_json(sec_evil.closing_mood);
+CREATE TABLE sec_evil.closing (id int PRIMARY KEY, n int, m sec_evil.closing_mood);
+SELECT medallion.enable_feed('sec_evil.closing') IS NOT NULL AS fed;
+SELECT medallion.current_version() > 0 AS ticked;
+\set VERBOSITY terse
+INSERT INTO sec_evil.closing SELECT g, g, 'calm' FROM generate_series(1, 20000) g;
+SELECT medallion.current_version() > 0 AS ticked;
+ALTER TABLE sec_evil.closing ALTER COLUMN n TYPE sec_evil.closing_int;
+SELECT count(*) FROM medallion.as_of(NULL::sec_evil.closing, medallion.current_version());
+SELECT count(*) FROM medallion.table_changes('sec_evil.closing', medallion.first_version('sec_evil.closing'));
+\set VERBOSITY sqlstate
+SELECT 1 AS server_alive;
+RESET SESSION AUTHORIZATION;
+SELECT * FROM sec_check('class 3: user code closing the elevated cursor');
+
+-- Found by a review of the fixes.  (1) A column retyped to an array of domains, or a composite
+-- holding one: converting the change table would run the domain's CHECK as the extension owner.
+SET SESSION AUTHORIZATION sec_stranger;
+CREATE DOMAIN sec_evil.nested_text AS text CHECK (sec_evil.pwn('domain inside an array'));
+CREATE TYPE sec_evil.holder AS (a sec_evil.nested_text);
+CREATE TABLE sec_evil.retyped (id int PRIMARY KEY, x text[], y text);
+SELECT medallion.enable_feed('sec_evil.retyped') IS NOT NULL AS fed;
+INSERT INTO sec_evil.retyped VALUES (1, '{a}', '(b)');
+ALTER TABLE sec_evil.retyped ALTER COLUMN x TYPE sec_evil.nested_text[];
+ALTER TABLE sec_evil.retyped ALTER COLUMN y TYPE sec_evil.holder USING y::sec_evil.holder;
+RESET SESSION AUTHORIZATION;
+SELECT * FROM sec_check('review: retyped to an array of domains or a composite holding one');
+-- (2) _merge_stash called from a merge's own source with rows of two layouts: the second was read
+-- back as the first (a backend crash).  Expected: an error, the server stays up.
+SET SESSION AUTHORIZATION sec_stranger;
+CREATE TABLE sec_evil.stash_src (id int, v text, seq int);
+INSERT INTO sec_evil.stash_src VALUES (1, 'x', 1);
+CREATE TABLE sec_evil.stash_tgt (id int PRIMARY KEY, v text, seq int);
+SELECT * FROM medallion.apply_changes('sec_evil.stash_tgt',
+	$q$SELECT id, v, seq FROM sec_evil.stash_src
+	   WHERE medallion._merge_stash(0, ROW(1, 'a'::text, 1, false))
+		 AND medallion._merge_stash(0, ROW(2, 2147483644, 1, false))$q$, '{id}', '{seq}');
+SELECT 1 AS server_alive;
+-- (3) The lock that serialises slot creation could be taken from SQL (pg_advisory_lock(int4, int4)).
+-- Expected: holding that advisory lock blocks nothing of ours (checked in isolation lockout too).
+SELECT pg_advisory_lock(x'4D454441'::int, 0) IS NOT NULL AS took_lock;
+SELECT pg_advisory_unlock(x'4D454441'::int, 0) AS released;
+RESET SESSION AUTHORIZATION;
+-- (4) A privileged role reading the stranger's table (as_of, table_changes) ran the stranger's domain
+-- check and cast to json as itself.  They run as the table's owner now: nothing as anyone else.
+SET SESSION AUTHORIZATION sec_stranger;
+CREATE DOMAIN sec_evil.trap_int AS int CHECK (sec_evil.pwn('domain check of a privileged read'));
+CREATE TYPE sec_evil.trap_mood AS ENUM ('calm');
+CREATE FUNCTION sec_evil.trap_json(m sec_evil.trap_mood) RETURNS json LANGUAGE plpgsql AS
+$$ BEGIN PERFORM sec_evil.pwn('cast to json of a privileged read'); RETURN '"calm"'::json; END $$;
+CREATE CAST (sec_evil.trap_mood AS json) WITH FUNCTION sec_evil.trap_json(sec_evil.trap_mood);
+CREATE TABLE sec_evil.trap (id int PRIMARY KEY, n sec_evil.trap_int, m sec_evil.trap_mood);
+SELECT medallion.enable_feed('sec_evil.trap') IS NOT NULL AS fed;
+INSERT INTO sec_evil.trap VALUES (1, 1, 'calm'), (2, 2, 'calm');
+UPDATE sec_evil.trap SET n = 3 WHERE id = 2;
+RESET SESSION AUTHORIZATION;
+SELECT count(*) AS rows_as_of FROM medallion.as_of(NULL::sec_evil.trap, medallion.current_version());
+SELECT count(*) AS changes FROM medallion.table_changes('sec_evil.trap', medallion.first_version('sec_evil.trap'));
+SELECT * FROM sec_check('review: a superuser reads the stranger''s table');
 
 -- Clean up ---------------------------------------------------------------------------------------
 RESET search_path;

@@ -26,6 +26,7 @@
 #include "utils/rls.h"
 #include "utils/syscache.h"
 #include "access/table.h"
+#include "access/relation.h"
 #include "access/genam.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
@@ -320,16 +321,20 @@ EndAsRole(OwnerSwitch *sw)
 }
 
 /*
- * CallerAgain runs what follows as the caller again, inside a BeginAsRole
- * (search_path stays pinned), for user code met on the way: a cast, a domain
- * check.  Still a security-restricted operation: that code must not close
- * the cursor we read with (CLOSE ALL would leave us a freed portal), nor
- * change the session.  OwnerAgain switches back.
+ * AsTableOwnerAgain runs what follows as `role` (the owner of the table whose
+ * values are being read), inside a BeginAsRole (search_path stays pinned),
+ * for that owner's code met on the way: a cast to json of a column's type, a
+ * domain check.  Never the extension owner, and never the caller either: a
+ * privileged role reading another role's table must not run that role's code
+ * (PostgreSQL runs index expressions and REFRESH MATERIALIZED VIEW as the
+ * table's owner for the same reason).  Still a security-restricted operation:
+ * that code must not close the cursor we read with (CLOSE ALL would leave us
+ * a freed portal), nor change the session.  OwnerAgain switches back.
  */
 void
-CallerAgain(OwnerSwitch *sw)
+AsTableOwnerAgain(OwnerSwitch *sw, Oid role)
 {
-	SetUserIdAndSecContext(sw->save_userid, sw->save_sec | SECURITY_RESTRICTED_OPERATION);
+	SetUserIdAndSecContext(role, sw->save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 }
 
 void
@@ -374,4 +379,61 @@ SpiFinishPinned(int nestlevel)
 {
 	SPI_finish();
 	EndPinnedPath(nestlevel);
+}
+
+/*
+ * TypeRunsOnlyTrustedCode says whether converting to `type` through its
+ * input function, or casting to it, can run no other role's code: no
+ * domain anywhere in it (element of an array, attribute of a composite at
+ * any depth, subtype of a range), since a domain's CHECK is its owner's
+ * code.  Base types' and enums' I/O functions are C, created by superusers.
+ */
+bool
+TypeRunsOnlyTrustedCode(Oid type)
+{
+	HeapTuple	tup;
+	Form_pg_type form;
+	char		typtype;
+	Oid			elem;
+	Oid			relid;
+	bool		trusted = true;
+
+	check_stack_depth();
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	form = (Form_pg_type) GETSTRUCT(tup);
+	typtype = form->typtype;
+	elem = form->typelem;
+	relid = form->typrelid;
+	ReleaseSysCache(tup);
+
+	switch (typtype)
+	{
+		case TYPTYPE_DOMAIN:
+		case TYPTYPE_PSEUDO:
+			return false;
+		case TYPTYPE_ENUM:
+			return true;
+		case TYPTYPE_BASE:
+			return !OidIsValid(elem) || TypeRunsOnlyTrustedCode(elem);
+		case TYPTYPE_RANGE:
+			return TypeRunsOnlyTrustedCode(get_range_subtype(type));
+		case TYPTYPE_MULTIRANGE:
+			return TypeRunsOnlyTrustedCode(get_multirange_range(type));
+		case TYPTYPE_COMPOSITE:
+			{
+				Relation	rel = relation_open(relid, AccessShareLock);
+				TupleDesc	desc = RelationGetDescr(rel);
+				int			i;
+
+				for (i = 0; i < desc->natts && trusted; i++)
+					if (!TupleDescAttr(desc, i)->attisdropped)
+						trusted = TypeRunsOnlyTrustedCode(TupleDescAttr(desc, i)->atttypid);
+				relation_close(rel, AccessShareLock);
+				return trusted;
+			}
+		default:
+			return false;
+	}
 }

@@ -304,6 +304,11 @@ medallion_create_consumer(PG_FUNCTION_ARGS)
 				 errmsg("feeds must not be NULL"),
 				 errhint("Pass the source tables to read, e.g. ARRAY['bronze.orders']::regclass[].")));
 	feeds = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(feeds) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("feeds must be a one-dimensional array"),
+				 errhint("Pass the source tables to read, e.g. ARRAY['bronze.orders']::regclass[].")));
 	deconstruct_array(feeds, REGCLASSOID, sizeof(Oid), true, TYPALIGN_INT, &elems, &nulls, &nfeeds);
 	if (nfeeds == 0)
 		ereport(ERROR,
@@ -658,6 +663,7 @@ ReadSnapshot(FunctionCallInfo fcinfo, const FeedRow *feed, Oid snapshot_table, i
 	int			i;
 	JsonbConverter to_json;
 	Relation	snap;
+	Oid			source_owner = RelationOwner(feed->source);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	outdesc = rsinfo->setDesc;
@@ -712,8 +718,8 @@ ReadSnapshot(FunctionCallInfo fcinfo, const FeedRow *feed, Oid snapshot_table, i
 				values[i] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, i + 1, &nulls[i]);
 			if (as_json)
 			{
-				/* Casts to json of the row's types belong to their owners: as the caller. */
-				CallerAgain(&as_owner);
+				/* Casts to json of the row's types are user code: as the table's owner, restricted. */
+				AsTableOwnerAgain(&as_owner, source_owner);
 				values[0] = RowToJsonb(&to_json, values[0]);
 				OwnerAgain(&as_owner);
 			}

@@ -30,6 +30,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "parser/parse_coerce.h"
 #include "parser/parser.h"
 #include "parser/parsetree.h"
@@ -292,6 +293,17 @@ SourceFromItem(const char *source)
 	}
 }
 
+/* HasWindowCall is a raw-tree walker: true at a function call with OVER. */
+static bool
+HasWindowCall(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncCall) && ((FuncCall *) node)->over != NULL)
+		return true;
+	return raw_expression_tree_walker(node, HasWindowCall, context);
+}
+
 /* CheckExpression errors unless sql is one scalar expression (so it cannot smuggle in a statement). */
 static void
 CheckExpression(const char *sql, const char *argname)
@@ -314,6 +326,12 @@ CheckExpression(const char *sql, const char *argname)
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("%s is not a boolean expression: %s", argname, sql),
 				 errhint("Write a condition over the source's columns, e.g. op = 'D'.")));
+	/* A window function would see the generated statement's rows, not the row it is asked about. */
+	if (raw_expression_tree_walker((Node *) sel->targetList, HasWindowCall, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_WINDOWING_ERROR),
+				 errmsg("%s must not use a window function: %s", argname, sql),
+				 errhint("Write a condition over one change row's columns, e.g. op = 'D'.")));
 }
 
 /*
@@ -932,6 +950,14 @@ CheckWritable(Oid relid, Oid target)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with oid %u does not exist", relid),
 				 errhint("Pass an existing table as the target.")));
+	if (relid == target &&
+		(get_rel_namespace(relid) == get_namespace_oid("medallion_state", true) ||
+		 get_rel_namespace(relid) == get_namespace_oid(MEDALLION_SCHEMA, true) ||
+		 get_rel_namespace(relid) == get_namespace_oid(MEDALLION_CHANGES_SCHEMA, true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("target %s belongs to pg_medallion", RelationDisplayName(relid)),
+				 errhint("Merge into your own tables; merge state, change tables and catalogs are kept by the extension.")));
 	if (relid == target && relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -992,6 +1018,16 @@ ReadArgs(FunctionCallInfo fcinfo, MergeArgs *a)
 		a->columns = TextArrayToList(PG_GETARG_DATUM(6), "columns");
 	if (!PG_ARGISNULL(7))
 		a->except_columns = TextArrayToList(PG_GETARG_DATUM(7), "except_columns");
+	if (a->columns_given && !PG_ARGISNULL(7))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pass columns or except_columns, not both"),
+				 errhint("columns => lists the applied columns; except_columns => the source columns left out.")));
+	if (a->columns_given && a->columns == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("columns must not be empty"),
+				 errhint("List the columns to apply, or pass NULL to apply every column the target has.")));
 	a->ignore_null_updates = !PG_ARGISNULL(8) && PG_GETARG_BOOL(8);
 	a->scd_type = PG_ARGISNULL(9) ? 1 : PG_GETARG_INT32(9);
 	if (a->scd_type != 1 && a->scd_type != 2)
@@ -1102,7 +1138,10 @@ medallion_merge_stash(PG_FUNCTION_ARGS)
 	MemoryContext old;
 
 	if (PG_ARGISNULL(1))
-		elog(ERROR, "_merge_stash got a NULL row");
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("medallion._merge_stash got a NULL row"),
+				 errhint("medallion._merge_stash is internal to apply_changes; do not call it.")));
 	rec = PG_GETARG_HEAPTUPLEHEADER(1);
 	old = MemoryContextSwitchTo(merge_stash_context);
 	if (merge_stash[kind] == NULL)
@@ -1110,6 +1149,16 @@ medallion_merge_stash(PG_FUNCTION_ARGS)
 		merge_stash[kind] = tuplestore_begin_heap(false, false, work_mem);
 		merge_stash_type[kind] = HeapTupleHeaderGetTypeId(rec);
 		merge_stash_typmod[kind] = HeapTupleHeaderGetTypMod(rec);
+	}
+	else if (HeapTupleHeaderGetTypeId(rec) != merge_stash_type[kind] ||
+			 HeapTupleHeaderGetTypMod(rec) != merge_stash_typmod[kind])
+	{
+		/* A row of another layout (a caller's own call from its source query) would be read back as this one. */
+		MemoryContextSwitchTo(old);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("medallion._merge_stash got a row of another type than the rows set aside"),
+				 errhint("medallion._merge_stash is internal to apply_changes; do not call it.")));
 	}
 	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
 	ItemPointerSetInvalid(&tuple.t_self);

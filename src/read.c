@@ -300,6 +300,7 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 				trunc_seq = -1;
 	Oid			truncate_label = MedallionChangeTypeLabel(CHANGE_TRUNCATE);
 	JsonbConverter to_json;
+	Oid			source_owner = RelationOwner(feed->source);
 
 	if (rsinfo->setResult == NULL)
 		InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
@@ -377,8 +378,8 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 				slot->tts_values[j] = SPI_getbinval(tup, desc, j + 1, &slot->tts_isnull[j]);
 			if (as_json)
 			{
-				/* The row's types' casts to json belong to their owners: as the caller. */
-				CallerAgain(&as_owner);
+				/* Casts to json of the row's types are user code: as the table's owner, restricted. */
+				AsTableOwnerAgain(&as_owner, source_owner);
 				slot->tts_values[0] = RowToJsonb(&to_json, slot->tts_values[0]);
 				OwnerAgain(&as_owner);
 			}

@@ -199,6 +199,15 @@ EvolveFeedSchema(const FeedRow *feed, List *rename, const char *command)
 		{
 			Oid			untrusted = UntrustedCastFunction(c->atttypid, base);
 
+			/* A domain inside the new type (an array's element, a composite's attribute) checks every value. */
+			if (!TypeRunsOnlyTrustedCode(base))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("cannot carry the new type of column \"%s\" of table %s over to its change table",
+								NameStr(s->attname), RelationDisplayName(feed->source)),
+						 errdetail("Type %s holds a domain: converting the recorded changes would run its checks with the extension owner's rights.",
+								   shown),
+						 errhint("Disable the feed (keeping its changes if needed), alter the table, and enable the feed again.")));
 			if (OidIsValid(untrusted))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

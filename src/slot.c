@@ -39,6 +39,7 @@ PG_FUNCTION_INFO_V1(medallion_resume_logical_feeds);
 
 /* Advisory lock key (with the database oid) of the slot's lifecycle: "MEDA". */
 #define MEDALLION_SLOT_LOCK_KEY 0x4D454441
+#define MEDALLION_SLOT_LOCKTAG 0x4D53	/* not 1 or 2, which SQL advisory locks use */
 
 /* The slot may have lost its last reason in this transaction (see DropUnusedSlot): check at pre-commit. */
 static bool check_slot_at_commit = false;
@@ -55,6 +56,18 @@ LogicalPrepareSlot(void)
 	char	   *slot = PullSlotName();
 	bool		registered;
 	bool		exists;
+
+	/*
+	 * The common case, a slot that exists and is registered: only hold off a
+	 * concurrent drop of the last logical feed's slot (it takes SHARE ROW
+	 * EXCLUSIVE), not pulls or other roles' enables, until this commits.
+	 */
+	if (SlotExists(slot))
+	{
+		RunAsOwner("LOCK TABLE medallion.logical_slot IN ROW EXCLUSIVE MODE", 0, NULL, NULL, SPI_OK_UTILITY);
+		if (RunAsOwner("SELECT 1 FROM medallion.logical_slot", 0, NULL, NULL, SPI_OK_SELECT) > 0 && SlotExists(slot))
+			return;
+	}
 
 	/* Slot and registration change together, under these locks (the puller's drops take them too). */
 	LockSlotLifecycle();
@@ -104,7 +117,8 @@ LockSlotLifecycle(void)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, MEDALLION_SLOT_LOCK_KEY, 0, 2);
+	/* A fourth field of our own: with 2, pg_advisory_lock(int4, int4) could take it from SQL. */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, MEDALLION_SLOT_LOCK_KEY, 0, MEDALLION_SLOT_LOCKTAG);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 

@@ -180,9 +180,11 @@ medallion_as_of(PG_FUNCTION_ARGS)
 	bool	   *nulls;
 	void	  **domain_extra;
 	bool		has_domains = false;
+	Oid			source_owner;
 	int			i;
 
 	relid = SourceOfRowType(fcinfo, &feed);
+	source_owner = RelationOwner(relid);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -270,8 +272,8 @@ medallion_as_of(PG_FUNCTION_ARGS)
 			}
 			if (has_domains)
 			{
-				/* Domain checks are their owners' code: run them as the caller, never elevated. */
-				CallerAgain(&as_owner);
+				/* Domain checks are user code: as the table's owner, restricted; never elevated, never the caller. */
+				AsTableOwnerAgain(&as_owner, source_owner);
 				for (i = 0; i < desc->natts; i++)
 					if (!TupleDescAttr(desc, i)->attisdropped &&
 						get_typtype(TupleDescAttr(desc, i)->atttypid) == TYPTYPE_DOMAIN)
