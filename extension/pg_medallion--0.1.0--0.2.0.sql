@@ -85,3 +85,9 @@ BEGIN
 	DROP TABLE pg_temp.medallion_restore;
 	RETURN NEXT;
 END $$;
+
+-- A logical feed whose change a pull cannot store (a value that does not convert to a retyped
+-- column) is marked here and skipped, instead of stopping every logical feed of the database.
+ALTER TABLE medallion.feed ADD COLUMN broken text;
+COMMENT ON COLUMN medallion.feed.broken IS
+	'Why a pull could not store a change of this logical feed (NULL: fine); its readers fail until it is disabled and enabled';

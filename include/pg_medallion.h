@@ -52,6 +52,7 @@ typedef struct FeedRow
 	int64		enabled_xid;
 	int64		partition_span;
 	int64		retained_from;	/* oldest readable version (0: nothing removed yet) */
+	bool		broken;			/* a logical feed pull could not store (medallion.feed.broken) */
 	char		mode[16];
 } FeedRow;
 
@@ -96,6 +97,7 @@ extern Oid	MedallionChangeSeqOid(void);
 extern bool LookupFeedBySource(Oid source, FeedRow *feed);
 extern bool LookupFeedById(int32 feed_id, FeedRow *feed);
 extern void CheckSourceReadable(Oid source);
+extern void CheckFeedNotBroken(const FeedRow *feed);
 extern void BeginAsRole(Oid role, OwnerSwitch *sw);
 extern void BeginAsOwner(OwnerSwitch *sw);
 extern void EndAsRole(OwnerSwitch *sw);

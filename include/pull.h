@@ -31,6 +31,7 @@ typedef struct PullFeed
 	Oid		   *input_ioparam;
 	Tuplestorestate *store;
 	int64		changes;
+	char	   *broken;			/* why this pull cannot store the feed's changes, or NULL */
 } PullFeed;
 
 /* The decoder's sink during a pull (the sink must come first). */

@@ -948,6 +948,29 @@ RESET SESSION AUTHORIZATION;
 SELECT count(*) AS rows_as_of FROM medallion.as_of(NULL::sec_evil.trap, medallion.current_version());
 SELECT count(*) AS changes FROM medallion.table_changes('sec_evil.trap', medallion.first_version('sec_evil.trap'));
 SELECT * FROM sec_check('review: a superuser reads the stranger''s table');
+-- (5) Logical feeds share one slot: a change pull could not convert (the stranger retyped its own
+-- table with a USING the old values' text does not parse as) stopped every logical feed of the
+-- database.  Now that feed alone is marked broken and says so; the others are stored.
+CREATE TABLE sec_src.sec_lg (id int PRIMARY KEY, v text);
+ALTER TABLE sec_src.sec_lg REPLICA IDENTITY FULL;
+SELECT medallion.enable_feed('sec_src.sec_lg', 'logical') IS NOT NULL AS owner_logical_fed;
+SET SESSION AUTHORIZATION sec_stranger;
+CREATE TABLE sec_evil.lg (id int PRIMARY KEY, x text);
+ALTER TABLE sec_evil.lg REPLICA IDENTITY FULL;
+SELECT medallion.enable_feed('sec_evil.lg', 'logical') IS NOT NULL AS stranger_logical_fed;
+INSERT INTO sec_evil.lg VALUES (1, 'abc');
+ALTER TABLE sec_evil.lg ALTER COLUMN x TYPE int USING 0;
+RESET SESSION AUTHORIZATION;
+INSERT INTO sec_src.sec_lg VALUES (1, 'stored all the same');
+\set VERBOSITY terse
+SELECT feed, changes FROM medallion.pull() ORDER BY feed::text;
+\set VERBOSITY sqlstate
+SELECT v FROM medallion_changes.sec_lg(medallion.first_version('sec_src.sec_lg'));
+SELECT source, broken IS NOT NULL AS broken FROM medallion.feed WHERE mode = 'logical' ORDER BY source::text;
+\set VERBOSITY terse
+SELECT count(*) FROM medallion.table_changes('sec_evil.lg', medallion.first_version('sec_evil.lg'));
+\set VERBOSITY sqlstate
+SELECT medallion.disable_feed('sec_evil.lg'), medallion.disable_feed('sec_src.sec_lg');
 
 -- Clean up ---------------------------------------------------------------------------------------
 RESET search_path;

@@ -157,6 +157,54 @@ MedallionChangeSeqOid(void)
 	return seq;
 }
 
+/* FeedHasBrokenColumn says whether medallion.feed has the column broken (0.2.0 and later). */
+static bool
+FeedHasBrokenColumn(void)
+{
+	Oid			feed = get_relname_relid("feed", MedallionSchemaOid());
+
+	return OidIsValid(feed) && get_attnum(feed, "broken") != InvalidAttrNumber;
+}
+
+/*
+ * CheckFeedNotBroken errors if a logical feed is broken: a pull could not
+ * store one of its changes (a value that does not convert to a retyped
+ * column), stored the other feeds' changes and moved on, and marked this one
+ * instead of stopping every logical feed of the database for it.
+ */
+void
+CheckFeedNotBroken(const FeedRow *feed)
+{
+	char	   *why = NULL;
+
+	if (!feed->broken)
+		return;
+	{
+		Oid			argtypes[1] = {INT4OID};
+		Datum		args[1] = {Int32GetDatum(feed->feed_id)};
+		OwnerSwitch as_owner;
+		MemoryContext outer = CurrentMemoryContext;
+
+		BeginAsOwner(&as_owner);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("SELECT broken FROM medallion.feed WHERE feed_id OPERATOR(pg_catalog.=) $1",
+								  1, argtypes, args, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			why = v ? MemoryContextStrdup(outer, v) : NULL;
+		}
+		SPI_finish();
+		EndAsOwner(&as_owner);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("the logical feed of table %s is broken", RelationDisplayName(feed->source)),
+			 errdetail("%s", why ? why : "A pull could not store one of its changes."),
+			 errhint("Its changes since then were not stored. Disable and enable the feed to capture again.")));
+}
+
 /* LookupFeedWhere fills *feed from the first medallion.feed row matching a condition. */
 static bool
 LookupFeedWhere(const char *condition, Oid argtype, Datum arg, FeedRow *feed)
@@ -165,8 +213,10 @@ LookupFeedWhere(const char *condition, Oid argtype, Datum arg, FeedRow *feed)
 	char	   *query;
 	OwnerSwitch as_owner;
 
+	/* broken came with 0.2.0: a library newer than the installed SQL reads false. */
 	query = psprintf("SELECT feed_id, source::oid, change_table::oid, enabled_xid, "
-					 "partition_span, mode, retained_from FROM medallion.feed WHERE %s", condition);
+					 "partition_span, mode, retained_from, %s FROM medallion.feed WHERE %s",
+					 FeedHasBrokenColumn() ? "broken IS NOT NULL" : "false", condition);
 
 	BeginAsOwner(&as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -188,6 +238,7 @@ LookupFeedWhere(const char *condition, Oid argtype, Datum arg, FeedRow *feed)
 		mode = SPI_getvalue(tup, desc, 6);
 		strlcpy(feed->mode, mode, sizeof(feed->mode));
 		feed->retained_from = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+		feed->broken = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
 		found = true;
 	}
 	SPI_finish();

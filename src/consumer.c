@@ -755,6 +755,7 @@ Consume(FunctionCallInfo fcinfo, const char *consumer, const FeedRow *feed, int6
 
 	CheckConsumerAccess(consumer);
 	CheckSourceReadable(feed->source);
+	CheckFeedNotBroken(feed);
 	watermark = LockWatermark(consumer, feed, nowait, peek, &snapshot_table);
 
 	to = ConsumerCut(consumer);

@@ -16,6 +16,8 @@
  *-------------------------------------------------------------------------
  */
 #include "pg_medallion.h"
+#include "utils/memutils.h"
+#include "access/xact.h"
 #include "pull.h"
 
 #include "access/detoast.h"
@@ -70,50 +72,60 @@ Wanted(PullState *ps, PullFeed *pf, ReorderBufferTXN *txn)
  * ConvertRetyped converts a value of a column whose type changed since the
  * change was made, through the types' text forms, into the base type of the
  * column's new type (change tables store base types: no domain check, which
- * is its owner's code, runs here).  A value that does not convert fails the
- * pull with an error that names the column, never the value: the pulling
- * role need not be one that may read the table.
+ * is its owner's code, runs here; a type holding a domain deeper down is
+ * refused).  A value that does not convert breaks this feed only (see
+ * MarkBroken): false, and a reason that names the column, never the value.
+ * The conversion runs in a subtransaction, so a failed one is rolled back.
  */
-static Datum
-ConvertRetyped(PullFeed *pf, int i, Form_pg_attribute decoded, Form_pg_attribute current, Datum value)
+static bool
+ConvertRetyped(PullState *ps, PullFeed *pf, int i, Form_pg_attribute decoded, Form_pg_attribute current,
+			   Datum *value)
 {
 	Oid			output;
 	bool		varlena;
 	MemoryContext cxt = CurrentMemoryContext;
-	Datum		result = (Datum) 0;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = true;
+	volatile Datum result = (Datum) 0;
 
-	/* Schema evolution refuses such types; a feed altered before that check could still hold one. */
 	if (!TypeRunsOnlyTrustedCode(getBaseType(current->atttypid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("a change of column \"%s\" of table %s made before its type changed cannot be converted to %s",
-						NameStr(current->attname), RelationDisplayName(pf->feed.source),
-						format_type_be(current->atttypid)),
-				 errdetail("The type holds a domain, whose checks would run with the pulling role's rights."),
-				 errhint("Disable and enable the feed.")));
+	{
+		pf->broken = MemoryContextStrdup(GetMemoryChunkContext(ps->feeds),
+										 psprintf("Changes of column \"%s\" made before its type changed cannot be converted to %s, which holds a domain.",
+												  NameStr(current->attname), format_type_be(current->atttypid)));
+		return false;
+	}
 	getTypeOutputInfo(decoded->atttypid, &output, &varlena);
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		result = OidInputFunctionCall(pf->input_func[i], OidOutputFunctionCall(output, value),
+		result = OidInputFunctionCall(pf->input_func[i], OidOutputFunctionCall(output, *value),
 									  pf->input_ioparam[i], current->atttypmod);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
 		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
 		FlushErrorState();
-		ereport(ERROR,
-				(errcode(edata->sqlerrcode),
-				 errmsg("a change of column \"%s\" of table %s made before its type changed does not convert from %s to %s",
-						NameStr(current->attname), RelationDisplayName(pf->feed.source),
-						format_type_be(decoded->atttypid), format_type_be(current->atttypid)),
-				 errdetail("The value is not shown: the pulling role may not be allowed to read it."),
-				 errhint("Change the column's type back, pull, then change it again; or disable and enable the feed.")));
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ok = false;
 	}
 	PG_END_TRY();
-	return result;
+	if (!ok)
+	{
+		pf->broken = MemoryContextStrdup(GetMemoryChunkContext(ps->feeds),
+										 psprintf("A change of column \"%s\" made before its type changed does not convert from %s to %s (the value is not shown).",
+												  NameStr(current->attname), format_type_be(decoded->atttypid),
+												  format_type_be(current->atttypid)));
+		return false;
+	}
+	*value = result;
+	return true;
 }
 
 /*
@@ -137,6 +149,8 @@ BufferChange(PullState *ps, PullFeed *pf, TupleDesc decoded_desc, HeapTuple tupl
 	bool	   *onulls = NULL;
 	int			i;
 
+	if (pf->broken != NULL)
+		return;
 	if (tuple)
 		heap_deform_tuple(tuple, decoded_desc, dvalues, dnulls);
 	for (i = 0; i < pf->nsource; i++)
@@ -172,8 +186,14 @@ BufferChange(PullState *ps, PullFeed *pf, TupleDesc decoded_desc, HeapTuple tupl
 		}
 		if (decoded->attlen == -1 && VARATT_IS_EXTERNAL(DatumGetPointer(value)))
 			value = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(value)));
-		if (decoded->atttypid != current->atttypid)
-			value = ConvertRetyped(pf, i, decoded, current, value);
+		if (decoded->atttypid != current->atttypid && !ConvertRetyped(ps, pf, i, decoded, current, &value))
+		{
+			/* This feed is broken for the pull: drop what it buffered, take nothing more of it. */
+			tuplestore_clear(pf->store);
+			ps->changes -= pf->changes;
+			pf->changes = 0;
+			return;
+		}
 		ps->values[i] = value;
 		ps->nulls[i] = false;
 	}
@@ -275,11 +295,13 @@ LoadPullFeeds(PullState *ps)
 		TupleDesc	source_desc;
 		int			a;
 
-		if (!LookupFeedById(feed_id, &pf->feed))
+		if (!LookupFeedById(feed_id, &pf->feed) || pf->feed.broken)
 		{
+			/* A broken feed stores nothing until it is disabled and enabled again. */
 			MemoryContextSwitchTo(spi);
 			continue;
 		}
+		pf->broken = NULL;
 		pf->enabled_lsn = lsn ? DatumGetLSN(DirectFunctionCall1(pg_lsn_in, CStringGetDatum(lsn))) : InvalidXLogRecPtr;
 		rel = table_open(pf->feed.source, AccessShareLock);
 		source_desc = RelationGetDescr(rel);
@@ -411,6 +433,35 @@ PullDecoderStop(LogicalDecodingContext *ctx)
 		ReplicationSlotRelease();
 }
 
+/*
+ * MarkBroken records, in the pull's transaction, that a feed's change could
+ * not be stored: the other logical feeds share the slot and must not stop
+ * for one feed (a role's own ALTER of its own table), so this one is marked
+ * and its readers fail loudly (CheckFeedNotBroken) until it is disabled and
+ * enabled again.  Without the 0.2.0 catalog there is nowhere to mark it: the
+ * pull fails, as before.
+ */
+static void
+MarkBroken(PullFeed *pf)
+{
+	Oid			feed_rel = get_relname_relid("feed", MedallionSchemaOid());
+
+	if (!OidIsValid(feed_rel) || get_attnum(feed_rel, "broken") == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the logical feed of table %s cannot be stored", RelationDisplayName(pf->feed.source)),
+				 errdetail("%s", pf->broken),
+				 errhint("Run ALTER EXTENSION pg_medallion UPDATE, or disable and enable the feed.")));
+	RunAsOwner("UPDATE medallion.feed SET broken = $2 WHERE feed_id OPERATOR(pg_catalog.=) $1", 2,
+			   (Oid[]) {INT4OID, TEXTOID}, (Datum[]) {Int32GetDatum(pf->feed.feed_id), CStringGetTextDatum(pf->broken)},
+			   SPI_OK_UPDATE);
+	ereport(WARNING,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("the logical feed of table %s is broken and stores nothing more", RelationDisplayName(pf->feed.source)),
+			 errdetail("%s", pf->broken),
+			 errhint("Disable and enable the feed to capture again; the other logical feeds go on.")));
+}
+
 /* StorePullFeed writes one feed's buffered changes into its change table; returns how many. */
 int64
 StorePullFeed(PullFeed *pf, int64 pull_xid)
@@ -419,6 +470,11 @@ StorePullFeed(PullFeed *pf, int64 pull_xid)
 	ChangeWriter *writer;
 	TupleTableSlot *slot;
 
+	if (pf->broken != NULL)
+	{
+		MarkBroken(pf);
+		return 0;
+	}
 	if (pf->changes == 0)
 		return 0;
 	EnsureChangePartitions(&pf->feed, pull_xid, false);

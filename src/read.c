@@ -119,6 +119,7 @@ CheckRetained(const FeedRow *feed, int64 from)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("the feed of table %s was disabled", RelationDisplayName(feed->source)),
 				 errhint("Enable the feed again to capture changes.")));
+	CheckFeedNotBroken(&now);
 	if (from < now.retained_from)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -197,6 +197,7 @@ medallion_as_of(PG_FUNCTION_ARGS)
 	LockRelationOid(feed.change_table, AccessShareLock);
 	if (!LookupFeedById(feed.feed_id, &feed))
 		elog(ERROR, "feed vanished");
+	CheckFeedNotBroken(&feed);
 	CheckVersionReachable(&feed, version, newest);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
