@@ -65,6 +65,8 @@ typedef struct MergeSpec
 
 /* The fourth field of the advisory locktag that serialises merges into one target (PostgreSQL's own use 1 and 2). */
 #define MERGE_TARGET_LOCKTAG 0x4D44
+/* ... and of the lock a first merge holds on the state table name it chose (see CreateState). */
+#define MERGE_STATE_NAME_LOCKTAG 0x4D4E
 
 /* merge.c */
 extern void MergeInit(void);

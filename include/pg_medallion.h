@@ -103,6 +103,10 @@ extern void BeginAsOwner(OwnerSwitch *sw);
 extern void EndAsRole(OwnerSwitch *sw);
 extern void AsTableOwnerAgain(OwnerSwitch *sw, Oid role);
 extern void OwnerAgain(OwnerSwitch *sw);
+struct PortalData;
+extern void GuardCursor(struct PortalData *portal);
+extern void ReleaseCursorGuard(struct PortalData *portal);
+extern void CheckCursorUntouched(struct PortalData *portal, uint64 position);
 #define EndAsOwner(sw) EndAsRole(sw)
 extern int	BeginPinnedPath(void);
 extern void EndPinnedPath(int nestlevel);

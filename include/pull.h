@@ -29,6 +29,8 @@ typedef struct PullFeed
 	int			nsource;		/* attributes of the source's current descriptor */
 	Oid		   *input_func;		/* per attribute: input function, for columns whose type changed */
 	Oid		   *input_ioparam;
+	bool	   *convertible;	/* per attribute: its type holds no domain (TypeRunsOnlyTrustedCode) */
+	char	  **type_name;		/* per attribute: its type, for messages (no catalog reads while decoding) */
 	Tuplestorestate *store;
 	int64		changes;
 	char	   *broken;			/* why this pull cannot store the feed's changes, or NULL */

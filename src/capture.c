@@ -242,6 +242,8 @@ GetCaptureEntry(Oid relid, int32 feed_id)
 	if (entry->valid && entry->feed.feed_id == feed_id)
 		return entry;
 
+	/* Invalid until every check passed: an entry left half-built must not skip them next time. */
+	entry->valid = false;
 	if (!LookupFeedById(feed_id, &entry->feed))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),

@@ -31,6 +31,7 @@
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 #include "utils/guc.h"
+#include "utils/portal.h"
 
 static const char *const change_type_labels[CHANGE_TYPE_COUNT] = {
 	"insert", "update_preimage", "update_postimage", "delete", "truncate"
@@ -317,7 +318,8 @@ RunAsRole(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *args, int 
 	BeginAsRole(role, &as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	medallion_in_own_ddl = true;
+	/* Our own DDL only: a table owner's triggers fired by our DML must not hide their DDL. */
+	medallion_in_own_ddl = was_in_own_ddl || role == MedallionExtensionOwner();
 	PG_TRY();
 	{
 		rc = SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0);
@@ -487,4 +489,34 @@ TypeRunsOnlyTrustedCode(Oid type)
 		default:
 			return false;
 	}
+}
+
+/*
+ * GuardCursor pins a cursor we read from while other roles' code runs
+ * between fetches (AsTableOwnerAgain): PL/pgSQL's CLOSE of a refcursor that
+ * names it is not a restricted operation, and dropping it would leave us a
+ * freed portal.  ReleaseCursorGuard unpins it before we close it; an abort
+ * unpins it by itself.
+ */
+void
+GuardCursor(Portal portal)
+{
+	PinPortal(portal);
+}
+
+void
+ReleaseCursorGuard(Portal portal)
+{
+	UnpinPortal(portal);
+}
+
+/* CheckCursorUntouched errors if code run between our fetches moved the cursor (FETCH, MOVE): rows would be skipped. */
+void
+CheckCursorUntouched(Portal portal, uint64 position)
+{
+	if (portal->portalPos != position || portal->status != PORTAL_READY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a cast or domain check of table data moved the cursor pg_medallion reads with"),
+				 errhint("Casts to json and domain checks of a fed table's types must not use cursors they did not open.")));
 }

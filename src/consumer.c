@@ -20,6 +20,8 @@
  *-------------------------------------------------------------------------
  */
 #include "pg_medallion.h"
+#include "utils/memutils.h"
+#include "utils/portal.h"
 
 #include "access/xact.h"
 #include "commands/sequence.h"
@@ -664,6 +666,9 @@ ReadSnapshot(FunctionCallInfo fcinfo, const FeedRow *feed, Oid snapshot_table, i
 	JsonbConverter to_json;
 	Relation	snap;
 	Oid			source_owner = RelationOwner(feed->source);
+	uint64		portal_pos = 0;
+	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_medallion snapshot row",
+												  ALLOCSET_DEFAULT_SIZES);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	outdesc = rsinfo->setDesc;
@@ -702,6 +707,7 @@ ReadSnapshot(FunctionCallInfo fcinfo, const FeedRow *feed, Oid snapshot_table, i
 	portal = SPI_cursor_open_with_args(NULL, psprintf("SELECT %s FROM %s AS c", select.data,
 													  RelationDisplayName(snapshot_table)),
 									   0, NULL, NULL, NULL, false, 0);
+	GuardCursor(portal);
 	for (;;)
 	{
 		uint64		r;
@@ -711,6 +717,7 @@ ReadSnapshot(FunctionCallInfo fcinfo, const FeedRow *feed, Oid snapshot_table, i
 			break;
 		for (r = 0; r < SPI_processed; r++)
 		{
+			MemoryContext outer = MemoryContextSwitchTo(row_cxt);
 			Datum	   *values = palloc(sizeof(Datum) * outdesc->natts);
 			bool	   *nulls = palloc0(sizeof(bool) * outdesc->natts);
 
@@ -719,20 +726,23 @@ ReadSnapshot(FunctionCallInfo fcinfo, const FeedRow *feed, Oid snapshot_table, i
 			if (as_json)
 			{
 				/* Casts to json of the row's types are user code: as the table's owner, restricted. */
+				portal_pos = portal->portalPos;
 				AsTableOwnerAgain(&as_owner, source_owner);
 				values[0] = RowToJsonb(&to_json, values[0]);
 				OwnerAgain(&as_owner);
+				CheckCursorUntouched(portal, portal_pos);
 			}
 			values[ndata] = ObjectIdGetDatum(insert_label);
 			values[ndata + 1] = Int64GetDatum(version);
 			values[ndata + 2] = TimestampTzGetDatum(tick->committed_at);
 			values[ndata + 3] = Int64GetDatum(ordinal++);
 			tuplestore_putvalues(rsinfo->setResult, outdesc, values, nulls);
-			pfree(values);
-			pfree(nulls);
+			MemoryContextSwitchTo(outer);
+			MemoryContextReset(row_cxt);	/* the tuplestore copied the row */
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
+	ReleaseCursorGuard(portal);
 	SPI_cursor_close(portal);
 	SPI_finish();
 	EndAsOwner(&as_owner);

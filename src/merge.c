@@ -15,6 +15,7 @@
  *-------------------------------------------------------------------------
  */
 #include "merge.h"
+#include "common/hashfn.h"
 
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -763,15 +764,30 @@ CreateState(const MergeSpec *spec, const MergeArgs *args)
 {
 	Oid			ns = get_namespace_oid("medallion_state", false);
 	char	   *relname = get_rel_name(spec->target);
-	char	   *name = ChooseRelationName(relname, NULL, spec->scd_type == 1 ? "tombstones" : "history_events",
-										  ns, false);
-	char	   *qualified = quote_qualified_identifier("medallion_state", name);
+	const char *suffix = spec->scd_type == 1 ? "tombstones" : "history_events";
+	char	   *name = ChooseRelationName(relname, NULL, suffix, ns, false);
+	LOCKTAG		tag;
+	char	   *qualified;
 	HeapTuple	classtup = SearchSysCache1(RELOID, ObjectIdGetDatum(spec->target));
 	char	   *owner;
 	Oid			state;
 
 	if (!HeapTupleIsValid(classtup))
 		elog(ERROR, "cache lookup failed for relation %u", spec->target);
+
+	/*
+	 * Two first merges into targets of the same name (a.orders, b.orders) in
+	 * open transactions would choose the same state table name, the second
+	 * to wait for the first's commit and fail.  The first to claim a name
+	 * holds it to its commit; the other takes a name with its target's oid
+	 * in it, which nobody else can want.
+	 */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, hash_bytes((const unsigned char *) name, strlen(name)), 0,
+						 MERGE_STATE_NAME_LOCKTAG);
+	if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		name = ChooseRelationName(psprintf("%.*s_%u", NAMEDATALEN - 30, relname, spec->target), NULL, suffix,
+								  ns, false);
+	qualified = quote_qualified_identifier("medallion_state", name);
 	owner = GetUserNameFromId(((Form_pg_class) GETSTRUCT(classtup))->relowner, false);
 	ReleaseSysCache(classtup);
 	RunAsOwner(psprintf("%s;\nALTER TABLE %s OWNER TO %s", MergeStateTableSql(spec, qualified), qualified,

@@ -88,11 +88,12 @@ ConvertRetyped(PullState *ps, PullFeed *pf, int i, Form_pg_attribute decoded, Fo
 	volatile bool ok = true;
 	volatile Datum result = (Datum) 0;
 
-	if (!TypeRunsOnlyTrustedCode(getBaseType(current->atttypid)))
+	/* Decoding reads the catalog as it was: what the present catalog says was found by LoadPullFeeds. */
+	if (!pf->convertible[i])
 	{
 		pf->broken = MemoryContextStrdup(GetMemoryChunkContext(ps->feeds),
 										 psprintf("Changes of column \"%s\" made before its type changed cannot be converted to %s, which holds a domain.",
-												  NameStr(current->attname), format_type_be(current->atttypid)));
+												  NameStr(current->attname), pf->type_name[i]));
 		return false;
 	}
 	getTypeOutputInfo(decoded->atttypid, &output, &varlena);
@@ -108,20 +109,26 @@ ConvertRetyped(PullState *ps, PullFeed *pf, int i, Form_pg_attribute decoded, Fo
 	}
 	PG_CATCH();
 	{
+		ErrorData  *edata;
+
 		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
+		/* A value that does not convert (class 22) breaks the feed; a cancel or a timeout is the pull's. */
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			ReThrowError(edata);
+		FreeErrorData(edata);
 		ok = false;
 	}
 	PG_END_TRY();
 	if (!ok)
 	{
 		pf->broken = MemoryContextStrdup(GetMemoryChunkContext(ps->feeds),
-										 psprintf("A change of column \"%s\" made before its type changed does not convert from %s to %s (the value is not shown).",
-												  NameStr(current->attname), format_type_be(decoded->atttypid),
-												  format_type_be(current->atttypid)));
+										 psprintf("A change of column \"%s\" made before its type changed does not convert to %s (the value is not shown).",
+												  NameStr(current->attname), pf->type_name[i]));
 		return false;
 	}
 	*value = result;
@@ -188,9 +195,12 @@ BufferChange(PullState *ps, PullFeed *pf, TupleDesc decoded_desc, HeapTuple tupl
 			value = PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(value)));
 		if (decoded->atttypid != current->atttypid && !ConvertRetyped(ps, pf, i, decoded, current, &value))
 		{
-			/* This feed is broken for the pull: drop what it buffered, take nothing more of it. */
+			/*
+			 * This feed is broken for the pull: drop what it buffered, take
+			 * nothing more of it.  ps->changes keeps counting them, so the
+			 * pull (or the puller's round) stores, and marks the feed.
+			 */
 			tuplestore_clear(pf->store);
-			ps->changes -= pf->changes;
 			pf->changes = 0;
 			return;
 		}
@@ -309,12 +319,19 @@ LoadPullFeeds(PullState *ps)
 		pf->desc = CreateTemplateTupleDesc(pf->nsource + 1);
 		pf->input_func = palloc(sizeof(Oid) * Max(pf->nsource, 1));
 		pf->input_ioparam = palloc(sizeof(Oid) * Max(pf->nsource, 1));
+		pf->convertible = palloc0(sizeof(bool) * Max(pf->nsource, 1));
+		pf->type_name = palloc0(sizeof(char *) * Max(pf->nsource, 1));
 		for (a = 0; a < pf->nsource; a++)
 		{
 			TupleDescCopyEntry(pf->desc, a + 1, source_desc, a + 1);
 			if (!TupleDescAttr(source_desc, a)->attisdropped)
-				getTypeInputInfo(getBaseType(TupleDescAttr(source_desc, a)->atttypid), &pf->input_func[a],
-								 &pf->input_ioparam[a]);
+			{
+				Oid			type = TupleDescAttr(source_desc, a)->atttypid;
+
+				getTypeInputInfo(getBaseType(type), &pf->input_func[a], &pf->input_ioparam[a]);
+				pf->convertible[a] = TypeRunsOnlyTrustedCode(getBaseType(type));
+				pf->type_name[a] = format_type_be(type);
+			}
 		}
 		TupleDescInitEntry(pf->desc, pf->nsource + 1, "_change_kind", INT4OID, -1, 0);
 		table_close(rel, AccessShareLock);

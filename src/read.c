@@ -23,6 +23,8 @@
 #include "nodes/makefuncs.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
+#include "utils/memutils.h"
+#include "utils/portal.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -302,6 +304,9 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 	Oid			truncate_label = MedallionChangeTypeLabel(CHANGE_TRUNCATE);
 	JsonbConverter to_json;
 	Oid			source_owner = RelationOwner(feed->source);
+	uint64		portal_pos = 0;
+	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_medallion jsonb row",
+												  ALLOCSET_DEFAULT_SIZES);
 
 	if (rsinfo->setResult == NULL)
 		InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
@@ -352,6 +357,7 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 	 * The statement's own snapshot may predate the tick that closed `to`.
 	 */
 	portal = SPI_cursor_open_with_args(NULL, query, 2, argtypes, args, NULL, false, 0);
+	GuardCursor(portal);
 	for (;;)
 	{
 		uint64		i;
@@ -379,10 +385,15 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 				slot->tts_values[j] = SPI_getbinval(tup, desc, j + 1, &slot->tts_isnull[j]);
 			if (as_json)
 			{
+				MemoryContext outer = MemoryContextSwitchTo(row_cxt);
+
 				/* Casts to json of the row's types are user code: as the table's owner, restricted. */
+				portal_pos = portal->portalPos;
 				AsTableOwnerAgain(&as_owner, source_owner);
 				slot->tts_values[0] = RowToJsonb(&to_json, slot->tts_values[0]);
+				MemoryContextSwitchTo(outer);
 				OwnerAgain(&as_owner);
+				CheckCursorUntouched(portal, portal_pos);
 			}
 			slot->tts_values[ndata + 1] = Int64GetDatum(ticks[idx].version);
 			slot->tts_isnull[ndata + 1] = false;
@@ -407,9 +418,11 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 			}
 			ExecStoreVirtualTuple(slot);
 			tuplesort_puttupleslot(sort, slot);
+			MemoryContextReset(row_cxt);	/* the sort copied the row */
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
+	ReleaseCursorGuard(portal);
 	SPI_cursor_close(portal);
 	SPI_finish();
 	EndAsOwner(&as_owner);

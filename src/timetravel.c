@@ -33,6 +33,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/portal.h"
 #include "utils/typcache.h"
 
 PG_FUNCTION_INFO_V1(medallion_as_of);
@@ -181,6 +182,7 @@ medallion_as_of(PG_FUNCTION_ARGS)
 	void	  **domain_extra;
 	bool		has_domains = false;
 	Oid			source_owner;
+	uint64		portal_pos = 0;
 	int			i;
 
 	relid = SourceOfRowType(fcinfo, &feed);
@@ -242,6 +244,7 @@ medallion_as_of(PG_FUNCTION_ARGS)
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", sql);
 	portal = SPI_cursor_open(NULL, plan, args, NULL, true);
+	GuardCursor(portal);
 	for (;;)
 	{
 		uint64		r;
@@ -274,6 +277,7 @@ medallion_as_of(PG_FUNCTION_ARGS)
 			if (has_domains)
 			{
 				/* Domain checks are user code: as the table's owner, restricted; never elevated, never the caller. */
+				portal_pos = portal->portalPos;
 				AsTableOwnerAgain(&as_owner, source_owner);
 				for (i = 0; i < desc->natts; i++)
 					if (!TupleDescAttr(desc, i)->attisdropped &&
@@ -281,11 +285,13 @@ medallion_as_of(PG_FUNCTION_ARGS)
 						domain_check(values[i], nulls[i], TupleDescAttr(desc, i)->atttypid, &domain_extra[i],
 									 rsinfo->econtext->ecxt_per_query_memory);
 				OwnerAgain(&as_owner);
+				CheckCursorUntouched(portal, portal_pos);
 			}
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}
+	ReleaseCursorGuard(portal);
 	SPI_cursor_close(portal);
 	SPI_finish();
 	EndAsOwner(&as_owner);

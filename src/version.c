@@ -144,7 +144,44 @@ medallion_tick_worker_main(Datum main_arg)
 	proc_exit(0);
 }
 
-/* RequestTick closes the open version in a worker's own transaction; returns the newest version. */
+static bool SelectInt64(const char *query, int nargs, Oid *argtypes, Datum *args, int64 *result);
+
+/*
+ * NothingNewVersion answers "would a tick now close nothing?" without a
+ * worker: one read of the newest tick and a fresh snapshot, compared as
+ * medallion._tick() compares them (same running transactions and no xid
+ * assigned since, the tick's own aside).  Returns that tick's version, or -1
+ * when a tick might close something (or cannot be judged here: a caller
+ * with an xid of its own, or a transaction snapshot).  Nothing committed
+ * that the caller could see is left out: a commit since the tick changed the
+ * running set or advanced xmax.
+ */
+static int64
+NothingNewVersion(void)
+{
+	int64		version = -1;
+
+	if (IsolationUsesXactSnapshot() || GetTopTransactionIdIfAny() != InvalidTransactionId)
+		return -1;
+	if (!SelectInt64("SELECT t.version FROM (SELECT version, snapshot_xmax, snapshot_xip, tick_xid "
+					 "  FROM medallion.tick ORDER BY version DESC LIMIT 1) AS t, "
+					 "  pg_catalog.pg_current_snapshot() AS s "
+					 "WHERE ARRAY(SELECT x::pg_catalog.text::bigint FROM pg_catalog.pg_snapshot_xip(s) AS x ORDER BY 1) "
+					 "      OPERATOR(pg_catalog.=) t.snapshot_xip "
+					 "  AND (pg_catalog.pg_snapshot_xmax(s)::pg_catalog.text::bigint OPERATOR(pg_catalog.=) t.snapshot_xmax "
+					 "       OR (t.tick_xid OPERATOR(pg_catalog.=) t.snapshot_xmax "
+					 "           AND pg_catalog.pg_snapshot_xmax(s)::pg_catalog.text::bigint "
+					 "               OPERATOR(pg_catalog.=) (t.snapshot_xmax OPERATOR(pg_catalog.+) 1)))",
+					 0, NULL, NULL, &version))
+		return -1;
+	return version;
+}
+
+/*
+ * RequestTick closes the open version in a worker's own transaction; returns
+ * the newest version.  With nothing new since the last tick it starts no
+ * worker (NothingNewVersion).
+ */
 int64
 RequestTick(void)
 {
@@ -177,6 +214,10 @@ RequestTick(void)
 		if (held)
 			return NewestReadableVersion();
 	}
+
+	version = NothingNewVersion();
+	if (version >= 0)
+		return version;
 
 	seg = dsm_create(sizeof(TickRequest), 0);
 	request = (TickRequest *) dsm_segment_address(seg);
