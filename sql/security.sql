@@ -903,6 +903,31 @@ SELECT count(*) FROM medallion.table_changes('sec_evil.closing', medallion.first
 SELECT 1 AS server_alive;
 RESET SESSION AUTHORIZATION;
 SELECT * FROM sec_check('class 3: user code closing the elevated cursor');
+-- The same through PL/pgSQL cursors, which SQL's restriction does not cover: closing the cursor by
+-- its name (pinned: refused) and moving it (rows would be skipped: refused).  Server alive.
+SET SESSION AUTHORIZATION sec_stranger;
+CREATE FUNCTION sec_evil.mover(v int) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE c refcursor; n text;
+BEGIN
+	FOR n IN SELECT name FROM pg_catalog.pg_cursors LOOP
+		c := n;
+		BEGIN CLOSE c; EXCEPTION WHEN OTHERS THEN NULL; END;
+		BEGIN MOVE FORWARD 5 IN c; EXCEPTION WHEN OTHERS THEN NULL; END;
+	END LOOP;
+	RETURN true;
+END $$;
+CREATE DOMAIN sec_evil.moving_int AS int CHECK (sec_evil.mover(VALUE));
+CREATE TABLE sec_evil.moving (id int PRIMARY KEY, n int);
+SELECT medallion.enable_feed('sec_evil.moving') IS NOT NULL AS fed;
+INSERT INTO sec_evil.moving SELECT g, g FROM generate_series(1, 20000) g;
+SELECT medallion.current_version() > 0 AS ticked;
+ALTER TABLE sec_evil.moving ALTER COLUMN n TYPE sec_evil.moving_int;
+\set VERBOSITY terse
+SELECT count(*) FROM medallion.as_of(NULL::sec_evil.moving, medallion.current_version());
+\set VERBOSITY sqlstate
+SELECT 1 AS server_alive;
+RESET SESSION AUTHORIZATION;
+SELECT * FROM sec_check('class 3: PL/pgSQL closing or moving the elevated cursor');
 
 -- Found by a review of the fixes.  (1) A column retyped to an array of domains, or a composite
 -- holding one: converting the change table would run the domain's CHECK as the extension owner.
