@@ -116,6 +116,8 @@ extern uint64 RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *args,
 extern uint64 RunAsRole(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *args, int expected);
 extern Oid	RelationOwner(Oid relid);
 extern bool TypeRunsOnlyTrustedCode(Oid type);
+extern bool TypeHasUntrustedJsonCast(Oid type);
+extern void CheckJsonReadRunsNoForeignCode(Oid rowtype, Oid table_owner, Oid source);
 
 /* feed.c */
 extern bool medallion_in_own_ddl;
@@ -165,6 +167,8 @@ extern void ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 fro
 
 /* ticker.c */
 extern void RegisterTickerWorker(void);
+extern void TickServiceInit(void);
+extern bool TickByTicker(int64 *version);
 
 /* application.c */
 extern int32 CurrentApplicationId(void);

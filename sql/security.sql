@@ -996,6 +996,57 @@ SELECT source, broken IS NOT NULL AS broken FROM medallion.feed WHERE mode = 'lo
 SELECT count(*) FROM medallion.table_changes('sec_evil.lg', medallion.first_version('sec_evil.lg'));
 \set VERBOSITY sqlstate
 SELECT medallion.disable_feed('sec_evil.lg'), medallion.disable_feed('sec_src.sec_lg');
+-- (6) The same with input functions that raise other than data exceptions (regclass: 42P01,
+-- tsquery: 42601): still that feed alone.  And (7) the owner's code never runs in a privileged
+-- reader's session: a superuser with a cursor of its own open reads the stranger's table; the
+-- domain check is not run for it (the values passed it when written) and the jsonb read that would
+-- run the stranger's cast to json is refused.
+CREATE TABLE sec_src.sec_lg2 (id int PRIMARY KEY, v text);
+ALTER TABLE sec_src.sec_lg2 REPLICA IDENTITY FULL;
+SELECT medallion.enable_feed('sec_src.sec_lg2', 'logical') IS NOT NULL AS owner_logical_fed;
+SET SESSION AUTHORIZATION sec_stranger;
+CREATE TABLE sec_evil.lg2 (id int PRIMARY KEY, c text, q text);
+ALTER TABLE sec_evil.lg2 REPLICA IDENTITY FULL;
+SELECT medallion.enable_feed('sec_evil.lg2', 'logical') IS NOT NULL AS stranger_logical_fed;
+BEGIN;
+INSERT INTO sec_evil.lg2 VALUES (1, 'no_such_relation_xyz', '((((');
+DELETE FROM sec_evil.lg2;
+ALTER TABLE sec_evil.lg2 ALTER COLUMN c TYPE regclass USING NULL, ALTER COLUMN q TYPE tsquery USING NULL;
+COMMIT;
+RESET SESSION AUTHORIZATION;
+INSERT INTO sec_src.sec_lg2 VALUES (1, 'stored all the same');
+\set VERBOSITY terse
+SELECT feed, changes FROM medallion.pull() WHERE feed IN ('sec_evil.lg2'::regclass, 'sec_src.sec_lg2'::regclass) ORDER BY feed::text;
+\set VERBOSITY sqlstate
+SELECT v FROM medallion_changes.sec_lg2(medallion.first_version('sec_src.sec_lg2'));
+SELECT source, broken IS NOT NULL AS broken FROM medallion.feed WHERE source IN ('sec_evil.lg2'::regclass, 'sec_src.sec_lg2'::regclass) ORDER BY source::text;
+SELECT medallion.disable_feed('sec_evil.lg2'), medallion.disable_feed('sec_src.sec_lg2');
+SET SESSION AUTHORIZATION sec_stranger;
+CREATE TABLE sec_evil.loot (x text);
+GRANT INSERT ON sec_evil.loot TO PUBLIC;
+CREATE FUNCTION sec_evil.peeker(v int) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE r refcursor := 'sec_su_cursor'; rec record;
+BEGIN
+	BEGIN FETCH r INTO rec; INSERT INTO sec_evil.loot VALUES (rec::text); EXCEPTION WHEN OTHERS THEN NULL; END;
+	RETURN true;
+END $$;
+CREATE DOMAIN sec_evil.peek_int AS int CHECK (sec_evil.peeker(VALUE));
+CREATE TABLE sec_evil.peeked (id int PRIMARY KEY, n sec_evil.peek_int);
+SELECT medallion.enable_feed('sec_evil.peeked') IS NOT NULL AS fed;
+INSERT INTO sec_evil.peeked VALUES (1, 1);
+RESET SESSION AUTHORIZATION;
+CREATE TABLE sec_src.sec_su_secret (s text);
+INSERT INTO sec_src.sec_su_secret VALUES ('SUPERUSER SECRET');
+BEGIN;
+DECLARE sec_su_cursor CURSOR FOR SELECT s FROM sec_src.sec_su_secret;
+SELECT count(*) AS rows_as_of FROM medallion.as_of(NULL::sec_evil.peeked, medallion.current_version());
+FETCH sec_su_cursor;
+COMMIT;
+-- Expected: 0 (the stranger's check did not run in the superuser's session)
+SELECT count(*) AS stolen FROM sec_evil.loot;
+\set VERBOSITY terse
+SELECT count(*) FROM medallion.table_changes('sec_evil.trap', medallion.first_version('sec_evil.trap'));
+\set VERBOSITY sqlstate
 
 -- Clean up ---------------------------------------------------------------------------------------
 RESET search_path;

@@ -17,6 +17,9 @@
 #include "catalog/pg_enum.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
+#include "catalog/pg_proc.h"
+#include "access/transam.h"
+#include "parser/parse_coerce.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -519,4 +522,78 @@ CheckCursorUntouched(Portal portal, uint64 position)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("a cast or domain check of table data moved the cursor pg_medallion reads with"),
 				 errhint("Casts to json and domain checks of a fed table's types must not use cursors they did not open.")));
+}
+
+/* FunctionOwnedBySuperuser says whether a superuser owns a function (its code runs with no other role's say). */
+static bool
+FunctionOwnedBySuperuser(Oid funcid)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	ReleaseSysCache(tup);
+	return superuser_arg(owner);
+}
+
+/*
+ * TypeHasUntrustedJsonCast says whether turning values of `type` into json
+ * (to_jsonb) would run a cast to json that a superuser does not own: to_jsonb
+ * calls a type's cast to json when it has one, for the type itself, an
+ * array's elements and a composite's attributes.
+ */
+bool
+TypeHasUntrustedJsonCast(Oid type)
+{
+	Oid			funcid = InvalidOid;
+	Oid			base = getBaseType(type);
+	Oid			elem;
+	Oid			relid;
+
+	check_stack_depth();
+	if (base >= FirstNormalObjectId &&
+		find_coercion_pathway(JSONOID, base, COERCION_EXPLICIT, &funcid) == COERCION_PATH_FUNC &&
+		OidIsValid(funcid) && !FunctionOwnedBySuperuser(funcid))
+		return true;
+	elem = get_element_type(base);
+	if (OidIsValid(elem))
+		return TypeHasUntrustedJsonCast(elem);
+	relid = get_typ_typrelid(base);
+	if (OidIsValid(relid))
+	{
+		Relation	rel = relation_open(relid, AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		found = false;
+		int			i;
+
+		for (i = 0; i < desc->natts && !found; i++)
+			if (!TupleDescAttr(desc, i)->attisdropped)
+				found = TypeHasUntrustedJsonCast(TupleDescAttr(desc, i)->atttypid);
+		relation_close(rel, AccessShareLock);
+		return found;
+	}
+	return false;
+}
+
+/*
+ * CheckJsonReadRunsNoForeignCode errors unless turning rows of `rowtype`
+ * (a fed table's) into jsonb runs no other role's code in the caller's
+ * session: either the caller acts for the table's owner (it is their code),
+ * or no cast to json of the row's types belongs to anyone but a superuser.
+ * Code running in the caller's session could reach the caller's cursors and
+ * session locks, whoever it runs as.
+ */
+void
+CheckJsonReadRunsNoForeignCode(Oid rowtype, Oid table_owner, Oid source)
+{
+	if (is_member_of_role_nosuper(GetUserId(), table_owner) || !TypeHasUntrustedJsonCast(rowtype))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("reading the changes of table %s as jsonb would run another role's cast to json",
+					RelationDisplayName(source)),
+			 errdetail("A column type of the table has a cast to json owned by a role that is not a superuser."),
+			 errhint("Read the feed with its typed reader in medallion_changes, or as a member of the table's owner.")));
 }

@@ -678,6 +678,7 @@ ReadSnapshot(FunctionCallInfo fcinfo, const FeedRow *feed, Oid snapshot_table, i
 	if (as_json)
 	{
 		appendStringInfoString(&select, "c");
+		CheckJsonReadRunsNoForeignCode(get_rel_type_id(snapshot_table), source_owner, feed->source);
 		InitRowToJsonb(&to_json, get_rel_type_id(snapshot_table), false);
 	}
 	else

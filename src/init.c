@@ -113,6 +113,7 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 	{
 		OrderKeyInit();
+		TickServiceInit();
 		RegisterTickerWorker();
 		RegisterPullerWorker();
 	}

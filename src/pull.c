@@ -68,6 +68,29 @@ Wanted(PullState *ps, PullFeed *pf, ReorderBufferTXN *txn)
 	return true;
 }
 
+/* IsRegType says whether a type is one of the reg* object-name types (their input reads the catalog). */
+static bool
+IsRegType(Oid type)
+{
+	switch (type)
+	{
+		case REGCLASSOID:
+		case REGTYPEOID:
+		case REGPROCOID:
+		case REGPROCEDUREOID:
+		case REGOPEROID:
+		case REGOPERATOROID:
+		case REGCONFIGOID:
+		case REGDICTIONARYOID:
+		case REGNAMESPACEOID:
+		case REGROLEOID:
+		case REGCOLLATIONOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
 /*
  * ConvertRetyped converts a value of a column whose type changed since the
  * change was made, through the types' text forms, into the base type of the
@@ -117,8 +140,17 @@ ConvertRetyped(PullState *ps, PullFeed *pf, int i, Form_pg_attribute decoded, Fo
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		/* A value that does not convert (class 22) breaks the feed; a cancel or a timeout is the pull's. */
-		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+		/*
+		 * A value that does not convert breaks the feed, whatever the input
+		 * function raised (data exceptions, but regclass raises 42P01,
+		 * tsquery 42601...); what belongs to the pull itself does not: a
+		 * cancel, a shutdown, a timeout, out of memory.
+		 */
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION ||
+			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_INSUFFICIENT_RESOURCES ||
+			ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||
+			edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+			edata->sqlerrcode == ERRCODE_INTERNAL_ERROR)
 			ReThrowError(edata);
 		FreeErrorData(edata);
 		ok = false;
@@ -329,7 +361,8 @@ LoadPullFeeds(PullState *ps)
 				Oid			type = TupleDescAttr(source_desc, a)->atttypid;
 
 				getTypeInputInfo(getBaseType(type), &pf->input_func[a], &pf->input_ioparam[a]);
-				pf->convertible[a] = TypeRunsOnlyTrustedCode(getBaseType(type));
+				/* reg* inputs look names up in the catalog, which decoding sees as it was: not converted. */
+				pf->convertible[a] = TypeRunsOnlyTrustedCode(getBaseType(type)) && !IsRegType(getBaseType(type));
 				pf->type_name[a] = format_type_be(type);
 			}
 		}

@@ -345,7 +345,10 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 					 quote_qualified_identifier(MEDALLION_CHANGES_SCHEMA, get_rel_name(feed->change_table)));
 
 	if (as_json)
+	{
+		CheckJsonReadRunsNoForeignCode(get_rel_type_id(feed->change_table), source_owner, feed->source);
 		InitRowToJsonb(&to_json, get_rel_type_id(feed->change_table), true);
+	}
 
 	/* Change tables are readable by their owner only; the caller's SELECT on the source was checked. */
 	BeginAsOwner(&as_owner);

@@ -30,6 +30,7 @@
 #include "parser/parse_type.h"
 #include "storage/lmgr.h"
 #include "utils/array.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -222,6 +223,13 @@ medallion_as_of(PG_FUNCTION_ARGS)
 	for (i = 0; i < desc->natts; i++)
 		has_domains |= !TupleDescAttr(desc, i)->attisdropped &&
 			get_typtype(TupleDescAttr(desc, i)->atttypid) == TYPTYPE_DOMAIN;
+	/*
+	 * The recorded values passed their domains' checks when they were
+	 * written.  They are checked again (as the table's owner) only for a
+	 * caller acting for that owner: another role's check would run in the
+	 * caller's session, where it could reach the caller's cursors and locks.
+	 */
+	has_domains = has_domains && is_member_of_role_nosuper(GetUserId(), source_owner);
 
 	/* The change table belongs to the extension owner; the caller's right to read was checked above. */
 	BeginAsOwner(&as_owner);

@@ -218,6 +218,9 @@ RequestTick(void)
 	version = NothingNewVersion();
 	if (version >= 0)
 		return version;
+	/* The resident ticker of this database, when there is one: no process started per tick. */
+	if (TickByTicker(&version))
+		return version;
 
 	seg = dsm_create(sizeof(TickRequest), 0);
 	request = (TickRequest *) dsm_segment_address(seg);
