@@ -116,6 +116,7 @@ extern uint64 RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *args,
 extern uint64 RunAsRole(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *args, int expected);
 extern Oid	RelationOwner(Oid relid);
 extern bool TypeRunsOnlyTrustedCode(Oid type);
+extern bool FunctionOwnedBySuperuser(Oid funcid);
 extern bool TypeHasUntrustedJsonCast(Oid type);
 extern void CheckJsonReadRunsNoForeignCode(Oid rowtype, Oid table_owner, Oid source);
 

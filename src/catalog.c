@@ -524,8 +524,8 @@ CheckCursorUntouched(Portal portal, uint64 position)
 				 errhint("Casts to json and domain checks of a fed table's types must not use cursors they did not open.")));
 }
 
-/* FunctionOwnedBySuperuser says whether a superuser owns a function (its code runs with no other role's say). */
-static bool
+/* FunctionOwnedBySuperuser says whether a superuser owns a function: it may run with the extension owner's rights. */
+bool
 FunctionOwnedBySuperuser(Oid funcid)
 {
 	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));

@@ -52,20 +52,6 @@ DescColumnByName(TupleDesc desc, const char *name)
 	return NULL;
 }
 
-/* FunctionIsTrusted says whether a function may run with the extension owner's rights: a superuser owns it. */
-static bool
-FunctionIsTrusted(Oid funcid)
-{
-	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		return false;
-	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
-	ReleaseSysCache(tup);
-	return superuser_arg(owner);
-}
-
 /*
  * UntrustedCastFunction returns the function a cast from `from` to `to`
  * (with typmod coercion) would run that a superuser does not own, or
@@ -78,7 +64,7 @@ UntrustedCastFunction(Oid from, Oid to)
 	Oid			funcid = InvalidOid;
 	CoercionPathType path = find_coercion_pathway(to, from, COERCION_EXPLICIT, &funcid);
 
-	if (path == COERCION_PATH_FUNC && OidIsValid(funcid) && !FunctionIsTrusted(funcid))
+	if (path == COERCION_PATH_FUNC && OidIsValid(funcid) && !FunctionOwnedBySuperuser(funcid))
 		return funcid;
 	if (path == COERCION_PATH_ARRAYCOERCE)
 	{
@@ -94,15 +80,15 @@ UntrustedCastFunction(Oid from, Oid to)
 		Oid			ioparam;
 
 		getTypeOutputInfo(from, &func, &varlena);
-		if (!FunctionIsTrusted(func))
+		if (!FunctionOwnedBySuperuser(func))
 			return func;
 		getTypeInputInfo(to, &func, &ioparam);
-		if (!FunctionIsTrusted(func))
+		if (!FunctionOwnedBySuperuser(func))
 			return func;
 	}
 	funcid = InvalidOid;
 	if (find_typmod_coercion_function(to, &funcid) == COERCION_PATH_FUNC && OidIsValid(funcid) &&
-		!FunctionIsTrusted(funcid))
+		!FunctionOwnedBySuperuser(funcid))
 		return funcid;
 	return InvalidOid;
 }
