@@ -1,14 +1,20 @@
 # pg_medallion: build with PGXS.  Tests: test/run (see README.md).
 EXTENSION = pg_medallion
 MODULE_big = pg_medallion
-OBJS = src/init.o src/catalog.o src/feed.o src/capture.o src/partition.o \
-       src/version.o src/ticker.o src/read.o src/consumer.o src/net.o \
-       src/merge.o src/merge_sql.o src/merge_place.o src/retention.o src/timetravel.o src/schema.o src/application.o src/decoder.o src/logical.o \
-       src/pull.o src/puller.o src/slot.o src/order_key.o
+# One folder per subsystem (src/*/README.md), layered without cycles: base <- clock <- capture <-
+# logical <- feed; read, merge and retention sit on base and clock; init.c registers everything.
+OBJS = src/settings.o src/init.o src/retention.o \
+       src/base/objects.o src/base/privilege.o src/base/spi.o src/base/catalog.o \
+       src/clock/tick.o src/clock/ticker.o src/clock/version.o \
+       src/capture/application.o src/capture/order_key.o src/capture/partition.o src/capture/capture.o \
+       src/logical/decoder.o src/logical/slot.o src/logical/pull.o src/logical/puller.o src/logical/logical.o \
+       src/feed/readers.o src/feed/schema_evolution.o src/feed/feed.o src/feed/event_trigger.o \
+       src/read/net.o src/read/read.o src/read/consumer.o src/read/timetravel.o \
+       src/merge/merge.o src/merge/merge_sql.o src/merge/merge_place.o
 DATA = extension/pg_medallion--0.1.0.sql extension/pg_medallion--0.1.0--0.2.0.sql
 # Server headers as system headers: -Wextra then checks our code, not PostgreSQL's.  Unused
 # parameters stay allowed: every SQL-callable function takes fcinfo whether it needs it or not.
-PG_CPPFLAGS = -I$(srcdir)/include -isystem $(includedir_server) -Wall -Wextra -Werror -Wno-unused-parameter
+PG_CPPFLAGS = -I$(srcdir)/src -isystem $(includedir_server) -Wall -Wextra -Werror -Wno-unused-parameter
 
 include test/schedule.mk
 REGRESS = $(REGRESS_TESTS)

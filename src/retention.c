@@ -22,7 +22,14 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_medallion.h"
+#include "postgres.h"
+
+#include "clock/version.h"
+#include "base/catalog.h"
+#include "base/objects.h"
+#include "base/privilege.h"
+#include "base/spi.h"
+#include "settings.h"
 
 #include "access/table.h"
 #include "catalog/pg_type.h"

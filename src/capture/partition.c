@@ -1,0 +1,183 @@
+/*-------------------------------------------------------------------------
+ *
+ * partition.c
+ *	  Change tables are partitioned by RANGE on the writer's full xid, one
+ *	  partition per `partition_span` xids, so retention can drop whole
+ *	  partitions instead of deleting rows, and reads prune to the xid range
+ *	  of the versions they cover.
+ *
+ * Partitions are created ahead of need by enable_feed and by every tick (in
+ * the tick's own short transaction, skipping a feed whose parent is busy).
+ * A writer that still finds no partition for its xid creates it itself:
+ * CREATE TABLE ... (LIKE parent) then ATTACH PARTITION, which locks the
+ * parent in SHARE UPDATE EXCLUSIVE mode only, so readers are never blocked;
+ * two writers racing for the same partition serialise on that lock and the
+ * second finds the first one's partition after the lock is granted.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "capture/partition.h"
+
+#include "clock/version.h"
+#include "base/catalog.h"
+#include "base/objects.h"
+#include "base/spi.h"
+
+#include "access/transam.h"
+#include "catalog/partition.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+PG_FUNCTION_INFO_V1(medallion_ensure_partitions);
+
+/* ChangePartitionName returns the name of a feed's partition number `chunk`. */
+static char *
+ChangePartitionName(int32 feed_id, int64 chunk)
+{
+	return psprintf("_feed%d_p" INT64_FORMAT, feed_id, chunk);
+}
+
+/* CreateChangePartition creates partition `chunk` unless it exists; returns its oid (Invalid if busy and nowait). */
+static Oid
+CreateChangePartition(const FeedRow *feed, int64 chunk, bool nowait)
+{
+	Oid			schema = MedallionChangesSchemaOid();
+	char	   *name = ChangePartitionName(feed->feed_id, chunk);
+	Oid			partition;
+	char	   *parent_name;
+	char	   *qualified;
+	StringInfoData sql;
+
+	if (nowait)
+	{
+		if (!ConditionalLockRelationOid(feed->change_table, ShareUpdateExclusiveLock))
+			return InvalidOid;
+	}
+	else
+		LockRelationOid(feed->change_table, ShareUpdateExclusiveLock);
+
+	/* Somebody may have created it while we waited for the lock. */
+	partition = get_relname_relid(name, schema);
+	if (OidIsValid(partition))
+		return partition;
+
+	parent_name = quote_qualified_identifier(MEDALLION_CHANGES_SCHEMA,
+											 get_rel_name(feed->change_table));
+	qualified = quote_qualified_identifier(MEDALLION_CHANGES_SCHEMA, name);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE %s (LIKE %s); ", qualified, parent_name);
+	appendStringInfo(&sql, "ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM ("
+					 INT64_FORMAT ") TO (" INT64_FORMAT "); ",
+					 parent_name, qualified,
+					 chunk * feed->partition_span, (chunk + 1) * feed->partition_span);
+
+	/*
+	 * Building a BRIN index on the empty table summarised block range 0 as
+	 * empty, so every statement writing there would rewrite that summary
+	 * (a new _xid each time).  Unsummarised, the range costs inserts nothing
+	 * and scans read it whole, as they do the growing last range anyway.
+	 */
+	appendStringInfo(&sql, "SELECT pg_catalog.brin_desummarize_range(i.indexrelid, 0) "
+					 "FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid "
+					 "JOIN pg_catalog.pg_am a ON a.oid OPERATOR(pg_catalog.=) c.relam "
+					 "WHERE i.indrelid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass "
+					 "AND a.amname OPERATOR(pg_catalog.=) 'brin'",
+					 quote_literal_cstr(qualified));
+
+	RunAsOwner(sql.data, 0, NULL, NULL, SPI_OK_SELECT);
+
+	partition = get_relname_relid(name, schema);
+	if (!OidIsValid(partition))
+		elog(ERROR, "change partition %s vanished after creation", qualified);
+	return partition;
+}
+
+/*
+ * ChangePartitionFor returns the partition of a feed's change table that holds
+ * changes written by `xid`, creating it if `create`; InvalidOid if it does not
+ * exist and `create` is false.
+ */
+Oid
+ChangePartitionFor(const FeedRow *feed, int64 xid, bool create)
+{
+	int64		chunk = xid / feed->partition_span;
+	char	   *name = ChangePartitionName(feed->feed_id, chunk);
+	Oid			partition = get_relname_relid(name, MedallionChangesSchemaOid());
+
+	/* Only a partition of this feed's change table: never another table that took the name. */
+	if (OidIsValid(partition) &&
+		(!get_rel_relispartition(partition) || get_partition_parent(partition, true) != feed->change_table))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation %s is not a partition of the change table of table %s",
+						RelationDisplayName(partition), RelationDisplayName(feed->source)),
+				 errhint("Rename or drop that relation; names of the form _feed<id>_p<n> in %s belong to the feeds.",
+						 MEDALLION_CHANGES_SCHEMA)));
+	if (OidIsValid(partition) || !create)
+		return partition;
+	return CreateChangePartition(feed, chunk, false);
+}
+
+/* EnsureChangePartitions makes sure the partitions for `xid` and the span after it exist. */
+void
+EnsureChangePartitions(const FeedRow *feed, int64 xid, bool nowait)
+{
+	int64		chunk = xid / feed->partition_span;
+	int64		c;
+
+	for (c = chunk; c <= chunk + 1; c++)
+	{
+		if (OidIsValid(get_relname_relid(ChangePartitionName(feed->feed_id, c),
+										 MedallionChangesSchemaOid())))
+			continue;
+		CreateChangePartition(feed, c, nowait);
+	}
+}
+
+/*
+ * medallion_ensure_partitions creates the partitions every feed will need
+ * next; called by the tick so writers rarely have to.  Feeds whose change
+ * table is busy are skipped (the next tick retries).
+ */
+Datum
+medallion_ensure_partitions(PG_FUNCTION_ARGS)
+{
+	int			spi_nest;
+	int64		next_xid = CurrentFullXid();
+	List	   *feed_ids = NIL;
+	ListCell   *lc;
+	uint64		i;
+	MemoryContext outer = CurrentMemoryContext;
+
+	spi_nest = SpiConnectPinned();
+	if (SPI_execute("SELECT feed_id FROM medallion.feed WHERE mode OPERATOR(pg_catalog.=) 'trigger'",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read medallion.feed");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int32		feed_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+														  SPI_tuptable->tupdesc, 1, &isnull));
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+
+		feed_ids = lappend_int(feed_ids, feed_id);
+		MemoryContextSwitchTo(spi);
+	}
+	SpiFinishPinned(spi_nest);
+
+	foreach(lc, feed_ids)
+	{
+		FeedRow		feed;
+
+		if (LookupFeedById(lfirst_int(lc), &feed))
+			EnsureChangePartitions(&feed, next_xid, true);
+	}
+	PG_RETURN_VOID();
+}
