@@ -65,24 +65,11 @@ static bool
 QueryInt64(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *args, int64 *result)
 {
 	OwnerSwitch as_owner;
-	bool		found = false;
+	bool		found;
 
 	BeginAsRole(role, &as_owner);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 0) < 0)
-		elog(ERROR, "query failed: %s", sql);
-	if (SPI_processed > 0)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull)
-		{
-			*result = DatumGetInt64(d);
-			found = true;
-		}
-	}
+	SpiConnect();
+	found = SpiSelectInt64(sql, nargs, argtypes, args, result);
 	SPI_finish();
 	EndAsOwner(&as_owner);
 	return found;
@@ -152,12 +139,9 @@ PinningConsumers(int32 feed_id, int64 version, int64 *min_watermark)
 
 	*min_watermark = PG_INT64_MAX;
 	BeginAsOwner(&as_owner);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT consumer, watermark FROM medallion.consumer_feed "
-							  "WHERE feed_id OPERATOR(pg_catalog.=) $1 ORDER BY watermark, consumer",
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "reading medallion.consumer_feed failed");
+	SpiConnect();
+	(void) SpiExecute("SELECT consumer, watermark FROM medallion.consumer_feed "
+							  "WHERE feed_id OPERATOR(pg_catalog.=) $1 ORDER BY watermark, consumer", 1, argtypes, args, false, 0, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -195,16 +179,13 @@ DropPartitionsBelow(const FeedRow *feed, int64 bound, bool dry_run, VacuumResult
 	MemoryContext outer = CurrentMemoryContext;
 
 	BeginAsOwner(&as_owner);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	SpiConnect();
 	/* A partition's upper bound, from its FOR VALUES FROM (..) TO (..) clause. */
-	if (SPI_execute_with_args("SELECT c.oid, pg_catalog.pg_total_relation_size(c.oid) FROM pg_catalog.pg_inherits i "
+	(void) SpiExecute("SELECT c.oid, pg_catalog.pg_total_relation_size(c.oid) FROM pg_catalog.pg_inherits i "
 							  "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid "
 							  "WHERE i.inhparent OPERATOR(pg_catalog.=) $1 "
 							  "AND pg_catalog.substring(pg_catalog.pg_get_expr(c.relpartbound, c.oid), "
-							  "    'TO \\(''?(-?[0-9]+)''?\\)')::bigint OPERATOR(pg_catalog.<=) $2",
-							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "listing change table partitions failed");
+							  "    'TO \\(''?(-?[0-9]+)''?\\)')::bigint OPERATOR(pg_catalog.<=) $2", 2, argtypes, args, false, 0, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -337,8 +318,7 @@ ExpireHistory(Oid target, Oid state_table, int64 retain_s, bool dry_run)
 	result->oldest_kept = -1;
 
 	BeginAsOwner(&as_owner);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	SpiConnect();
 	if (SPI_execute_with_args("SELECT a.sequence_by[1], pg_catalog.format_type(t.atttypid, NULL), k.key "
 							  "FROM medallion.apply_target a "
 							  "JOIN pg_catalog.pg_attribute t ON t.attrelid OPERATOR(pg_catalog.=) a.target "
@@ -449,12 +429,10 @@ medallion_vacuum(PG_FUNCTION_ARGS)
 		MemoryContext outer = CurrentMemoryContext;
 
 		BeginAsOwner(&as_owner);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute("SELECT 0, feed_id, 0::oid FROM medallion.feed UNION ALL "
+		SpiConnect();
+		(void) SpiExecute("SELECT 0, feed_id, 0::oid FROM medallion.feed UNION ALL "
 						"SELECT scd_type, target::oid::int, state_table::oid FROM medallion.apply_target "
-						"ORDER BY 1, 2", true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "listing feeds failed");
+						"ORDER BY 1, 2", 0, NULL, NULL, true, 0, SPI_OK_SELECT);
 		for (i = 0; i < SPI_processed; i++)
 		{
 			bool		isnull;
@@ -564,8 +542,7 @@ medallion_set_retention(PG_FUNCTION_ARGS)
 		OwnerSwitch as_owner;
 
 		BeginAsOwner(&as_owner);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
+		SpiConnect();
 		if (SPI_execute_with_args("UPDATE medallion.feed SET retention = $2 WHERE source OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
 								  2, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "updating medallion.feed failed");

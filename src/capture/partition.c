@@ -157,9 +157,7 @@ medallion_ensure_partitions(PG_FUNCTION_ARGS)
 	MemoryContext outer = CurrentMemoryContext;
 
 	spi_nest = SpiConnectPinned();
-	if (SPI_execute("SELECT feed_id FROM medallion.feed WHERE mode OPERATOR(pg_catalog.=) 'trigger'",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read medallion.feed");
+	(void) SpiExecute("SELECT feed_id FROM medallion.feed WHERE mode OPERATOR(pg_catalog.=) 'trigger'", 0, NULL, NULL, true, 0, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;

@@ -280,10 +280,8 @@ LoadTicks(int64 from_version, int64 to_version, int *nticks)
 	uint64		i;
 
 	spi_nest = SpiConnectPinned();
-	if (SPI_execute_with_args("SELECT version, snapshot_xmin, snapshot_xmax, snapshot_xip, committed_at "
-							  "FROM medallion.tick WHERE version BETWEEN $1 AND $2 ORDER BY version",
-							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read medallion.tick");
+	(void) SpiExecute("SELECT version, snapshot_xmin, snapshot_xmax, snapshot_xip, committed_at "
+							  "FROM medallion.tick WHERE version BETWEEN $1 AND $2 ORDER BY version", 2, argtypes, args, false, 0, SPI_OK_SELECT);
 	if ((int64) SPI_processed != expected)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),

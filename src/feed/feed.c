@@ -356,10 +356,8 @@ CheckNoConsumers(const FeedRow *feed)
 	Datum		d;
 
 	spi_nest = SpiConnectPinned();
-	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(consumer, ', ' ORDER BY consumer) "
-							  "FROM medallion.consumer_feed WHERE feed_id OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read medallion.consumer_feed");
+	(void) SpiExecute("SELECT pg_catalog.string_agg(consumer, ', ' ORDER BY consumer) "
+							  "FROM medallion.consumer_feed WHERE feed_id OPERATOR(pg_catalog.=) $1", 1, argtypes, args, false, 1, SPI_OK_SELECT);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
 		names = MemoryContextStrdup(outer, TextDatumGetCString(d));

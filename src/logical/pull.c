@@ -331,11 +331,8 @@ LoadPullFeeds(PullState *ps)
 	MemoryContext outer = CurrentMemoryContext;
 
 	BeginAsOwner(&as_owner);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT feed_id, enabled_lsn::text FROM medallion.feed WHERE mode = 'logical' ORDER BY feed_id",
-					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "listing logical feeds failed");
+	SpiConnect();
+	(void) SpiExecute("SELECT feed_id, enabled_lsn::text FROM medallion.feed WHERE mode = 'logical' ORDER BY feed_id", 0, NULL, NULL, true, 0, SPI_OK_SELECT);
 	ps->feeds = MemoryContextAllocZero(outer, sizeof(PullFeed) * Max(SPI_processed, 1));
 	for (i = 0; i < SPI_processed; i++)
 	{

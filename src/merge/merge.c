@@ -1332,8 +1332,7 @@ medallion_apply_changes(PG_FUNCTION_ARGS)
 	LockMergeTarget(args.target);
 	InitMaterializedSRF(fcinfo, 0);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	SpiConnect();
 	mp = GetMergePlan(&args, fcinfo);
 	CheckWritable(mp->state_table, args.target);
 
@@ -1405,10 +1404,8 @@ medallion_drop_merge_state(PG_FUNCTION_ARGS)
 				 errhint("Run it as the target's owner.")));
 	LockMergeTarget(target);
 	spi_nest = SpiConnectPinned();
-	if (SPI_execute_with_args("SELECT state_table::pg_catalog.oid FROM medallion.apply_target "
-							  "WHERE target OPERATOR(pg_catalog.=) $1", 1,
-							  (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(target)}, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reading medallion.apply_target failed");
+	(void) SpiExecute("SELECT state_table::pg_catalog.oid FROM medallion.apply_target "
+							  "WHERE target OPERATOR(pg_catalog.=) $1", 1, (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(target)}, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 1)
 		state = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SpiFinishPinned(spi_nest);

@@ -91,11 +91,8 @@ CheckConsumerAccess(const char *consumer)
 	OwnerSwitch as_owner;
 
 	BeginAsOwner(&as_owner);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT owner::oid FROM medallion.consumer WHERE consumer OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read medallion.consumer");
+	SpiConnect();
+	(void) SpiExecute("SELECT owner::oid FROM medallion.consumer WHERE consumer OPERATOR(pg_catalog.=) $1", 1, argtypes, args, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
@@ -238,8 +235,7 @@ SnapshotStart(const FeedRow *feeds, int nfeeds, Oid *tables)
 		else
 			from = psprintf("medallion.as_of(NULL::%s, " INT64_FORMAT ")", source, version);
 		spi_nest = SpiConnectPinned();
-		if (SPI_execute(psprintf("INSERT INTO %s SELECT %s FROM %s", qualified, columns, from), false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not copy the snapshot of %s", source);
+		(void) SpiExecute(psprintf("INSERT INTO %s SELECT %s FROM %s", qualified, columns, from), 0, NULL, NULL, false, 0, SPI_OK_INSERT);
 		SpiFinishPinned(spi_nest);
 		RunAsOwner(psprintf("REVOKE INSERT ON %s FROM %s", qualified, caller), 0, NULL, NULL, SPI_OK_UTILITY);
 	}
@@ -261,11 +257,9 @@ DropSnapshotTables(const char *consumer, int32 feed_id)
 		int			spi_nest;
 
 		spi_nest = SpiConnectPinned();
-		if (SPI_execute_with_args("SELECT snapshot_table::oid FROM medallion.consumer_feed "
+		(void) SpiExecute("SELECT snapshot_table::oid FROM medallion.consumer_feed "
 								  "WHERE consumer OPERATOR(pg_catalog.=) $1 AND snapshot_table IS NOT NULL "
-								  "AND ($2 OPERATOR(pg_catalog.=) 0 OR feed_id OPERATOR(pg_catalog.=) $2)",
-								  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the consumer's snapshot tables");
+								  "AND ($2 OPERATOR(pg_catalog.=) 0 OR feed_id OPERATOR(pg_catalog.=) $2)", 2, argtypes, args, false, 0, SPI_OK_SELECT);
 		for (i = 0; i < SPI_processed; i++)
 		{
 			bool		isnull;
@@ -472,14 +466,11 @@ medallion_reset_consumer(PG_FUNCTION_ARGS)
 		OwnerSwitch as_owner;
 
 		BeginAsOwner(&as_owner);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute_with_args("SELECT feed_id, watermark FROM medallion.consumer_feed "
+		SpiConnect();
+		(void) SpiExecute("SELECT feed_id, watermark FROM medallion.consumer_feed "
 								  "WHERE consumer OPERATOR(pg_catalog.=) $1 "
 								  "AND ($3 OPERATOR(pg_catalog.=) 0 OR feed_id OPERATOR(pg_catalog.=) $3) "
-								  "ORDER BY feed_id FOR UPDATE",
-								  3, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not lock the consumer's watermarks");
+								  "ORDER BY feed_id FOR UPDATE", 3, argtypes, args, false, 0, SPI_OK_SELECT);
 		nrows = (int) SPI_processed;
 		feed_ids = MemoryContextAlloc(outer, sizeof(int32) * Max(nrows, 1));
 		old_marks = MemoryContextAlloc(outer, sizeof(int64) * Max(nrows, 1));
@@ -562,15 +553,13 @@ LockWatermark(const char *consumer, const FeedRow *feed, bool nowait, bool peek,
 	OwnerSwitch as_owner;
 
 	BeginAsOwner(&as_owner);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	SpiConnect();
 	for (attempt = peek ? 0 : 1; attempt <= 2; attempt++)
 	{
 		char	   *sql = psprintf("%s%s", select, lock_modes[attempt]);
 		bool		isnull;
 
-		if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the consumer's watermark");
+		(void) SpiExecute(sql, 2, argtypes, args, false, 1, SPI_OK_SELECT);
 		if (SPI_processed == 1)
 		{
 			Datum		table;
@@ -585,8 +574,7 @@ LockWatermark(const char *consumer, const FeedRow *feed, bool nowait, bool peek,
 		if (attempt == 1)
 		{
 			/* Nothing unlocked: is the row there at all, locked by someone else? */
-			if (SPI_execute_with_args(select, 2, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
-				elog(ERROR, "could not read the consumer's watermark");
+			(void) SpiExecute(select, 2, argtypes, args, false, 1, SPI_OK_SELECT);
 			exists = SPI_processed == 1;
 			if (!exists)
 				break;
@@ -711,8 +699,7 @@ ReadSnapshot(FunctionCallInfo fcinfo, const FeedRow *feed, Oid snapshot_table, i
 	}
 
 	BeginAsOwner(&as_owner);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	SpiConnect();
 	portal = SPI_cursor_open_with_args(NULL, psprintf("SELECT %s FROM %s AS c", select.data,
 													  RelationDisplayName(snapshot_table)),
 									   0, NULL, NULL, NULL, false, 0);

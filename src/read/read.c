@@ -23,6 +23,7 @@
 #include "base/catalog.h"
 #include "base/objects.h"
 #include "base/privilege.h"
+#include "base/spi.h"
 #include "read/net.h"
 
 #include "access/htup_details.h"
@@ -359,8 +360,7 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 
 	/* Change tables are readable by their owner only; the caller's SELECT on the source was checked. */
 	BeginAsOwner(&as_owner);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	SpiConnect();
 	/*
 	 * Not read-only: in READ COMMITTED that takes a snapshot now, after the
 	 * ticks were read, so it sees every row of every version up to `to`.

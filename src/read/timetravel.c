@@ -24,6 +24,7 @@
 #include "base/catalog.h"
 #include "base/objects.h"
 #include "base/privilege.h"
+#include "base/spi.h"
 
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -238,15 +239,12 @@ medallion_as_of(PG_FUNCTION_ARGS)
 
 	/* The change table belongs to the extension owner; the caller's right to read was checked above. */
 	BeginAsOwner(&as_owner);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	SpiConnect();
 	/* A truncate after the version removed rows the feed never listed (checked again per row below). */
-	if (SPI_execute_with_args(psprintf("SELECT 1 FROM %s AS c WHERE c._xid OPERATOR(pg_catalog.>=) $1 "
+	(void) SpiExecute(psprintf("SELECT 1 FROM %s AS c WHERE c._xid OPERATOR(pg_catalog.>=) $1 "
 									   "AND (c._xid OPERATOR(pg_catalog.>=) $2 OR c._xid OPERATOR(pg_catalog.=) ANY ($3)) "
 									   "AND c._change_type OPERATOR(pg_catalog.=) 'truncate' LIMIT 1",
-									   quote_qualified_identifier(MEDALLION_CHANGES_SCHEMA, get_rel_name(feed.change_table))),
-							  3, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "checking for truncates failed");
+									   quote_qualified_identifier(MEDALLION_CHANGES_SCHEMA, get_rel_name(feed.change_table))), 3, argtypes, args, true, 1, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
