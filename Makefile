@@ -10,7 +10,7 @@ OBJS = src/settings.o src/init.o src/retention.o \
        src/logical/decoder.o src/logical/slot.o src/logical/pull.o src/logical/puller.o src/logical/logical.o \
        src/feed/readers.o src/feed/schema_evolution.o src/feed/feed.o src/feed/event_trigger.o \
        src/read/net.o src/read/read.o src/read/consumer.o src/read/timetravel.o \
-       src/merge/merge.o src/merge/merge_sql.o src/merge/merge_place.o
+       src/merge/merge_spec.o src/merge/merge_exec.o src/merge/merge_sql.o src/merge/merge_place.o
 DATA = extension/pg_medallion--0.1.0.sql extension/pg_medallion--0.1.0--0.2.0.sql
 # Server headers as system headers: -Wextra then checks our code, not PostgreSQL's.  Unused
 # parameters stay allowed: every SQL-callable function takes fcinfo whether it needs it or not.

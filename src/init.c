@@ -16,7 +16,7 @@
 #include "clock/ticker.h"
 #include "logical/puller.h"
 #include "logical/slot.h"
-#include "merge/merge.h"
+#include "merge/merge_exec.h"
 #include "settings.h"
 
 #include "fmgr.h"

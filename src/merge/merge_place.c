@@ -32,7 +32,7 @@
  */
 #include "postgres.h"
 
-#include "merge/merge.h"
+#include "merge/merge_spec.h"
 
 #include "fmgr.h"
 #include "nodes/nodeFuncs.h"

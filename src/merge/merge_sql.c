@@ -40,7 +40,7 @@
  */
 #include "postgres.h"
 
-#include "merge/merge.h"
+#include "merge/merge_sql.h"
 
 #include "access/htup_details.h"
 #include "access/stratnum.h"

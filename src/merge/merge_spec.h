@@ -1,14 +1,16 @@
 /*-------------------------------------------------------------------------
  *
- * merge.h
- *	  apply_changes: what one call merges (MergeSpec), shared by merge.c,
- *	  which validates and runs it, and merge_sql.c, which writes its SQL.
+ * merge_spec.h
+ *	  apply_changes: what one call merges (MergeSpec), shared by
+ *	  merge_spec.c, which builds and registers it, merge_exec.c, which runs
+ *	  it, and merge_sql.c, which writes its SQL.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef MEDALLION_MERGE_H
-#define MEDALLION_MERGE_H
+#ifndef MEDALLION_MERGE_SPEC_H
+#define MEDALLION_MERGE_SPEC_H
 
+#include "fmgr.h"
 #include "nodes/pg_list.h"
 
 /*
@@ -66,17 +68,30 @@ typedef struct MergeSpec
 /* ... and of the lock a first merge holds on the state table name it chose (see CreateState). */
 #define MERGE_STATE_NAME_LOCKTAG 0x4D4E
 
-/* merge.c */
-extern void MergeInit(void);
+/* The arguments of one call, as C strings and lists of names. */
+typedef struct MergeArgs
+{
+	Oid			target;
+	char	   *source;
+	List	   *keys;
+	List	   *sequence;
+	char	   *delete_when;
+	char	   *truncate_when;
+	List	   *columns;
+	bool		columns_given;
+	List	   *except_columns;
+	bool		ignore_null_updates;
+	int			scd_type;
+	List	   *track;
+	bool		track_given;
+} MergeArgs;
+
+extern MergeSpec *BuildSpec(const MergeArgs *args);
+extern Oid	RegisteredState(const MergeSpec *spec, const MergeArgs *args);
+extern bool TargetRegisteredNow(Oid target);
 extern void LockMergeTarget(Oid target);
+extern Oid	CreateState(const MergeSpec *spec, const MergeArgs *args);
+extern void CheckWritable(Oid relid, Oid target);
+extern void ReadArgs(FunctionCallInfo fcinfo, MergeArgs *a);
 
-/* merge_sql.c */
-extern char *MergeOperatorSql(Oid opno);
-extern void MergeColumnOperators(MergeColumn *c);
-extern char *MergeStatementSql(const MergeSpec *spec);
-extern char *MergeStreamSql(const MergeSpec *spec);
-extern char *MergeTombstoneSql(const MergeSpec *spec);
-extern char *MergeDeferredSource(const MergeSpec *spec);
-extern char *MergeStateTableSql(const MergeSpec *spec, const char *state_name);
-
-#endif							/* MEDALLION_MERGE_H */
+#endif							/* MEDALLION_MERGE_SPEC_H */
