@@ -15,6 +15,9 @@ DATA = extension/pg_medallion--0.1.0.sql extension/pg_medallion--0.1.0--0.2.0.sq
 # Server headers as system headers: -Wextra then checks our code, not PostgreSQL's.  Unused
 # parameters stay allowed: every SQL-callable function takes fcinfo whether it needs it or not.
 PG_CPPFLAGS = -I$(srcdir)/src -isystem $(includedir_server) -Wall -Wextra -Werror -Wno-unused-parameter
+# Only the SQL-callable functions, _PG_init, the output plugin and the background workers' entry points
+# are exported (PostgreSQL 16 builds extensions this way): PGDLLEXPORT marks them, everything else is hidden.
+PG_CPPFLAGS += -fvisibility=hidden -D'PGDLLEXPORT=__attribute__((visibility("default")))'
 
 include test/schedule.mk
 REGRESS = $(REGRESS_TESTS)

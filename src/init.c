@@ -24,7 +24,7 @@
 
 PG_MODULE_MAGIC;
 
-void		_PG_init(void);
+extern PGDLLEXPORT void _PG_init(void);
 
 /* _PG_init defines the pg_medallion.* settings and hooks and, when preloaded, the background workers. */
 void

@@ -30,6 +30,7 @@
 #include "base/privilege.h"
 #include "base/spi.h"
 #include "settings.h"
+#include "base/export.h"
 
 #include "access/table.h"
 #include "catalog/pg_type.h"

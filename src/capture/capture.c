@@ -27,6 +27,7 @@
 #include "capture/partition.h"
 #include "base/catalog.h"
 #include "base/objects.h"
+#include "base/export.h"
 
 #include "access/genam.h"
 #include "catalog/partition.h"

@@ -24,6 +24,7 @@
 #include "base/catalog.h"
 #include "base/objects.h"
 #include "base/spi.h"
+#include "base/export.h"
 
 #include "access/transam.h"
 #include "catalog/partition.h"

@@ -26,6 +26,7 @@
 #include "base/catalog.h"
 #include "base/objects.h"
 #include "base/spi.h"
+#include "base/export.h"
 
 #include "access/relation.h"
 #include "access/transam.h"

@@ -20,6 +20,7 @@
 #include "feed/feed.h"
 #include "feed/schema_evolution.h"
 #include "logical/slot.h"
+#include "base/export.h"
 
 #include "access/table.h"
 #include "catalog/namespace.h"

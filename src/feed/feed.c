@@ -24,6 +24,7 @@
 #include "settings.h"
 #include "logical/logical.h"
 #include "logical/slot.h"
+#include "base/export.h"
 
 #include "access/table.h"
 #include "access/xact.h"

@@ -50,7 +50,7 @@
 #include "utils/rel.h"
 #include "catalog/pg_class.h"
 
-extern void _PG_output_plugin_init(OutputPluginCallbacks *cb);
+extern PGDLLEXPORT void _PG_output_plugin_init(OutputPluginCallbacks *cb);
 
 /* Per-slot state: options and the per-change memory context. */
 typedef struct DecoderState

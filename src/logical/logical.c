@@ -29,6 +29,7 @@
 #include "base/spi.h"
 #include "logical/pull.h"
 #include "logical/slot.h"
+#include "base/export.h"
 
 #include "nodes/value.h"
 #include "parser/parse_func.h"

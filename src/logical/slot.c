@@ -21,6 +21,7 @@
 
 #include "base/privilege.h"
 #include "base/spi.h"
+#include "base/export.h"
 
 #include "access/xact.h"
 #include "commands/event_trigger.h"

@@ -25,6 +25,7 @@
 #include "base/objects.h"
 #include "base/spi.h"
 #include "settings.h"
+#include "base/export.h"
 
 #include "common/hashfn.h"
 #include "access/htup_details.h"

@@ -33,6 +33,7 @@
 #include "postgres.h"
 
 #include "merge/merge_spec.h"
+#include "base/export.h"
 
 #include "fmgr.h"
 #include "nodes/nodeFuncs.h"

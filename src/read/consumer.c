@@ -27,6 +27,7 @@
 #include "base/privilege.h"
 #include "base/spi.h"
 #include "read/read.h"
+#include "base/export.h"
 
 #include "utils/memutils.h"
 #include "utils/portal.h"

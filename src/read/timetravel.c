@@ -25,6 +25,7 @@
 #include "base/objects.h"
 #include "base/privilege.h"
 #include "base/spi.h"
+#include "base/export.h"
 
 #include "access/htup_details.h"
 #include "access/table.h"
