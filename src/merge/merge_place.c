@@ -32,7 +32,7 @@
  */
 #include "postgres.h"
 
-#include "merge/merge_spec.h"
+#include "merge/merge_types.h"
 #include "base/export.h"
 
 #include "fmgr.h"

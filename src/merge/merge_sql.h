@@ -9,7 +9,7 @@
 #ifndef MEDALLION_MERGE_SQL_H
 #define MEDALLION_MERGE_SQL_H
 
-#include "merge/merge_spec.h"
+#include "merge/merge_types.h"
 
 extern char *MergeOperatorSql(Oid opno);
 extern void MergeColumnOperators(MergeColumn *c);
