@@ -109,8 +109,19 @@ COMMENT ON COLUMN medallion.quarantine.reason IS 'The rule the record broke';
 COMMENT ON COLUMN medallion.quarantine.record IS 'The refused record';
 COMMENT ON COLUMN medallion.quarantine.run_id IS 'pg_medallion.run_id of the run that refused it';
 
--- New in 0.3.0: the debug function that writes out the SQL apply_changes generates goes here, as in
--- topics/50_merge.sql (CREATE FUNCTION, COMMENT, REVOKE if any).
+-- New: what apply_changes would run, for review (regress merge_statements) and debugging.
+CREATE FUNCTION medallion.merge_statements(target regclass, source text, keys text[], sequence_by text[],
+										   delete_when text DEFAULT NULL, truncate_when text DEFAULT NULL,
+										   columns text[] DEFAULT NULL, except_columns text[] DEFAULT NULL,
+										   ignore_null_updates boolean DEFAULT false, scd_type integer DEFAULT 1,
+										   track_history_columns text[] DEFAULT NULL)
+RETURNS TABLE(step text, statement text)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_merge_statements';
+COMMENT ON FUNCTION medallion.merge_statements(regclass, text, text[], text[], text, text, text[], text[],
+											   boolean, integer, text[]) IS
+	'The statements apply_changes would run for the same arguments, in order, without running them: '
+	'for review and debugging';
 
 -- Schema evolution (topics/75_schema_evolution.sql) -----------------------------------------------
 

@@ -123,5 +123,15 @@ AS 'MODULE_PATHNAME', 'medallion_drop_merge_state';
 COMMENT ON FUNCTION medallion.drop_merge_state(regclass) IS
 	'Forgets a target''s merge state (tombstones or SCD2 event log) so it can be applied with other keys';
 
--- New in 0.3.0: the debug function that writes out the SQL apply_changes generates goes here, with
--- its COMMENT (and REVOKE, if any); the same statements go into pg_medallion--0.2.0--0.3.0.sql (Merge).
+CREATE FUNCTION medallion.merge_statements(target regclass, source text, keys text[], sequence_by text[],
+										   delete_when text DEFAULT NULL, truncate_when text DEFAULT NULL,
+										   columns text[] DEFAULT NULL, except_columns text[] DEFAULT NULL,
+										   ignore_null_updates boolean DEFAULT false, scd_type integer DEFAULT 1,
+										   track_history_columns text[] DEFAULT NULL)
+RETURNS TABLE(step text, statement text)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_merge_statements';
+COMMENT ON FUNCTION medallion.merge_statements(regclass, text, text[], text[], text, text, text[], text[],
+											   boolean, integer, text[]) IS
+	'The statements apply_changes would run for the same arguments, in order, without running them: '
+	'for review and debugging';

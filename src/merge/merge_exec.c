@@ -70,6 +70,7 @@ PG_FUNCTION_INFO_V1(medallion_merge_tally);
 PG_FUNCTION_INFO_V1(medallion_merge_stash);
 PG_FUNCTION_INFO_V1(medallion_merge_ordinal);
 PG_FUNCTION_INFO_V1(medallion_merge_stashed);
+PG_FUNCTION_INFO_V1(medallion_merge_statements);
 
 #define MERGE_RESULT_COLUMNS 6
 
@@ -204,6 +205,7 @@ GetMergePlan(const MergeArgs *args, FunctionCallInfo fcinfo)
 	SPIPlanPtr	plan,
 				tombstone_plan = NULL,
 				deferred_plan = NULL;
+	MergeStatements statements;
 	MemoryContext old;
 
 	if (merge_plan_context == NULL)
@@ -247,19 +249,14 @@ GetMergePlan(const MergeArgs *args, FunctionCallInfo fcinfo)
 	}
 	spec->state_sql = RelationDisplayName(spec->state_table);
 
+	MergeStatementsOf(spec, &statements);
+	/* Streaming: generic, ExecuteStreaming plans it before running it (its $1 is unused). */
+	plan = PrepareKept(spec, statements.main, spec->streaming ? CURSOR_OPT_GENERIC_PLAN : 0);
 	if (spec->streaming)
 	{
-		MergeSpec	deferred = *spec;
-
-		/* Generic: ExecuteStreaming plans it before running it (its $1 is unused). */
-		plan = PrepareKept(spec, MergeStreamSql(spec), CURSOR_OPT_GENERIC_PLAN);
-		tombstone_plan = PrepareKept(spec, MergeTombstoneSql(spec), 0);
-		deferred.source_from = MergeDeferredSource(spec);
-		deferred.delete_expr = "\"__s\".\"__m_d\"";
-		deferred_plan = PrepareKept(spec, MergeStatementSql(&deferred), 0);
+		tombstone_plan = PrepareKept(spec, statements.tombstones, 0);
+		deferred_plan = PrepareKept(spec, statements.set_aside, 0);
 	}
-	else
-		plan = PrepareKept(spec, MergeStatementSql(spec), 0);
 
 	old = MemoryContextSwitchTo(merge_plan_context);
 	if (entry == NULL && list_length(merge_plans) >= MERGE_PLAN_LIMIT)
@@ -605,6 +602,52 @@ medallion_apply_changes(PG_FUNCTION_ARGS)
 	}
 	AtEOXact_GUC(true, guc_level);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* AddStatement appends one (step, statement) row to a materialized result. */
+static void
+AddStatement(ReturnSetInfo *rsinfo, const char *step, const char *sql)
+{
+	Datum		values[2] = {CStringGetTextDatum(step), CStringGetTextDatum(sql)};
+	bool		nulls[2] = {false, false};
+
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * medallion_merge_statements returns the statements apply_changes would run
+ * for the same arguments, in the order it runs them, without running them or
+ * creating anything: for review (the regress test merge_statements keeps them
+ * as golden files) and for debugging a merge.  Needs what apply_changes needs
+ * on the target.  A target not merged yet names its state table as
+ * medallion_state."(created by the first merge)".
+ */
+Datum
+medallion_merge_statements(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MergeArgs	args;
+	MergeSpec  *spec;
+	MergeStatements statements;
+
+	ReadArgs(fcinfo, &args);
+	CheckWritable(args.target, args.target);
+	InitMaterializedSRF(fcinfo, 0);
+
+	SpiConnect();
+	spec = BuildSpec(&args);
+	spec->state_table = RegisteredState(spec, &args);
+	spec->state_sql = OidIsValid(spec->state_table) ? RelationDisplayName(spec->state_table)
+		: "medallion_state.\"(created by the first merge)\"";
+	MergeStatementsOf(spec, &statements);
+	AddStatement(rsinfo, spec->streaming ? "stream" : "merge", statements.main);
+	if (spec->streaming)
+	{
+		AddStatement(rsinfo, "tombstones", statements.tombstones);
+		AddStatement(rsinfo, "set_aside", statements.set_aside);
+	}
 	SPI_finish();
 	return (Datum) 0;
 }

@@ -1182,3 +1182,24 @@ MergeStateTableSql(const MergeSpec *spec, const char *state_name)
 	appendStringInfoString(&buf, ")");
 	return buf.data;
 }
+
+/* MergeStatementsOf writes every statement a merge of `spec` runs (see MergeStatements). */
+void
+MergeStatementsOf(const MergeSpec *spec, MergeStatements *out)
+{
+	memset(out, 0, sizeof(MergeStatements));
+	if (spec->streaming)
+	{
+		MergeSpec	deferred = *spec;
+
+		out->main = MergeStreamSql(spec);
+		out->tombstones = MergeTombstoneSql(spec);
+		/* The rows set aside go through the whole-batch statement, their delete verdict precomputed. */
+		deferred.source_from = MergeDeferredSource(spec);
+		deferred.delete_expr = "\"__s\".\"__m_d\"";
+		out->set_aside = MergeStatementSql(&deferred);
+	}
+	else
+		out->main = MergeStatementSql(spec);
+}
+
