@@ -1,7 +1,7 @@
 # pg_medallion: build with PGXS.  Tests: test/run (see README.md).
 EXTENSION = pg_medallion
 MODULE_big = pg_medallion
-# One folder per subsystem (src/*/README.md), layered without cycles: base <- clock <- capture <-
+# One folder per subsystem (src/*/README.md), layered without cycles: base <- capture <- clock <-
 # logical <- feed; read, merge and retention sit on base and clock; init.c registers everything.
 OBJS = src/settings.o src/init.o src/retention.o \
        src/base/objects.o src/base/privilege.o src/base/spi.o src/base/catalog.o \

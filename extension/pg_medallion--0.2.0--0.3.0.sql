@@ -14,6 +14,14 @@ COMMENT ON SCHEMA medallion_state IS
 
 -- The version clock (topics/10_clock.sql) ---------------------------------------------------------
 
+-- The tick in C (src/clock/tick.c): the same rule, a fraction of the cost.  CREATE OR REPLACE keeps
+-- the function's privileges and comment; SET search_path goes (the C code pins its own).
+CREATE OR REPLACE FUNCTION medallion._tick()
+RETURNS bigint
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_tick';
+ALTER FUNCTION medallion._tick() RESET ALL;
+
 COMMENT ON COLUMN medallion.tick.version IS
 	'The version this row closed; version 0 sees no transaction, so every change belongs to a version >= 1';
 COMMENT ON COLUMN medallion.tick.snapshot_xmin IS 'xmin of the snapshot that closed the version (full xid)';

@@ -36,46 +36,11 @@ COMMENT ON COLUMN medallion.tick.tick_xid IS
 -- Closes the open version if anything committed since the last one, and
 -- returns the newest version.  Runs in the tick worker's own transaction,
 -- serialised by the lock on medallion.tick.
+-- Closes the open version (src/clock/tick.c): EXCLUSIVE lock on medallion.tick, then the snapshot.
 CREATE FUNCTION medallion._tick()
 RETURNS bigint
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	last medallion.tick;
-	s pg_snapshot;
-	v bigint;
-BEGIN
-	LOCK TABLE medallion.tick IN EXCLUSIVE MODE;
-	-- A new statement: its snapshot is taken after the lock was granted.
-	SELECT * INTO STRICT last FROM medallion.tick ORDER BY version DESC LIMIT 1;
-	s := pg_current_snapshot();
-	IF pg_snapshot_xmax(s)::text::bigint < last.snapshot_xmax THEN
-		-- Versions restored from another cluster: this cluster's xids are not comparable.
-		RAISE EXCEPTION 'transaction ids are behind the newest version: version % was closed at xid %, this cluster is at xid %',
-			last.version, last.snapshot_xmax, pg_snapshot_xmax(s)
-			USING ERRCODE = 'object_not_in_prerequisite_state',
-				  HINT = 'medallion.tick was restored from another cluster. Recreate the extension and the feeds in this cluster.';
-	END IF;
-	-- Nothing but the last tick itself committed since it: the open version is empty.
-	IF ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x ORDER BY 1) = last.snapshot_xip
-	   AND (pg_snapshot_xmax(s)::text::bigint = last.snapshot_xmax
-			OR (last.tick_xid = last.snapshot_xmax
-				AND pg_snapshot_xmax(s)::text::bigint = last.snapshot_xmax + 1)) THEN
-		RETURN last.version;
-	END IF;
-	v := last.version + 1;
-	INSERT INTO medallion.tick
-	VALUES (v,
-			pg_snapshot_xmin(s)::text::bigint,
-			pg_snapshot_xmax(s)::text::bigint,
-			ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x ORDER BY 1),
-			greatest(clock_timestamp(), last.committed_at),
-			pg_current_xact_id()::text::bigint);
-	PERFORM medallion._ensure_partitions();
-	RETURN v;
-END;
-$$;
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_tick';
 REVOKE ALL ON FUNCTION medallion._tick() FROM PUBLIC;
 COMMENT ON FUNCTION medallion._tick() IS
 	'Internal: closes the open version if anything committed since the last one; returns the newest version';

@@ -13,6 +13,10 @@ extern int	SpiConnectPinned(void);
 extern void SpiFinishPinned(int nestlevel);
 extern uint64 SpiExecute(const char *sql, int nargs, Oid *argtypes, Datum *args, bool read_only, long count,
 						 int expected);
+struct _SPI_plan;
+extern struct _SPI_plan *SpiKeptPlan(const char *sql, int nargs, Oid *argtypes);
+extern uint64 SpiExecuteKept(const char *sql, int nargs, Oid *argtypes, Datum *args, const char *nulls,
+							 bool read_only, long count, int expected);
 extern bool SpiSelectInt64(const char *sql, int nargs, Oid *argtypes, Datum *args, int64 *result);
 extern uint64 RunAsOwner(const char *sql, int nargs, Oid *argtypes, Datum *args, int expected);
 extern uint64 RunAsRole(Oid role, const char *sql, int nargs, Oid *argtypes, Datum *args, int expected);

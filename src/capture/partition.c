@@ -20,10 +20,10 @@
 
 #include "capture/partition.h"
 
-#include "clock/version.h"
 #include "base/catalog.h"
 #include "base/objects.h"
 #include "base/spi.h"
+#include "base/xid.h"
 #include "base/export.h"
 
 #include "access/transam.h"
@@ -34,6 +34,7 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(medallion_ensure_partitions);
 
@@ -126,39 +127,64 @@ ChangePartitionFor(const FeedRow *feed, int64 xid, bool create)
 	return CreateChangePartition(feed, chunk, false);
 }
 
-/* EnsureChangePartitions makes sure the partitions for `xid` and the span after it exist. */
-void
+/*
+ * EnsureChangePartitions makes sure the partitions for `xid` and the span
+ * after it exist; false if one is missing because the change table was busy
+ * (nowait).
+ */
+bool
 EnsureChangePartitions(const FeedRow *feed, int64 xid, bool nowait)
 {
 	int64		chunk = xid / feed->partition_span;
 	int64		c;
+	bool		all = true;
 
 	for (c = chunk; c <= chunk + 1; c++)
 	{
 		if (OidIsValid(get_relname_relid(ChangePartitionName(feed->feed_id, c),
 										 MedallionChangesSchemaOid())))
 			continue;
-		CreateChangePartition(feed, c, nowait);
+		all &= OidIsValid(CreateChangePartition(feed, c, nowait));
 	}
+	return all;
 }
 
 /*
- * medallion_ensure_partitions creates the partitions every feed will need
- * next; called by the tick so writers rarely have to.  Feeds whose change
- * table is busy are skipped (the next tick retries).
+ * The xid below which no trigger feed needs a partition the tick has not
+ * made yet, as this process last found it, and when: until the clock reaches
+ * it, a tick has no partition upkeep to do.  A feed enabled meanwhile made
+ * its own partitions for the xids around it (enable_feed); a writer that
+ * still finds none creates its own.  Rechecked at least every
+ * PARTITION_RECHECK_MS all the same.
  */
-Datum
-medallion_ensure_partitions(PG_FUNCTION_ARGS)
+#define PARTITION_RECHECK_MS 10000
+static int64 partitions_ensured_below = 0;
+static TimestampTz partitions_checked_at = 0;
+
+/*
+ * EnsureNextPartitions creates the partitions every trigger feed will need
+ * next (those for next_xid and the span after); called by each tick, so
+ * writers rarely have to.  Feeds whose change table is busy are skipped (the
+ * next tick retries).  Logical feeds' partitions are made by pull.
+ */
+void
+EnsureNextPartitions(int64 next_xid)
 {
 	int			spi_nest;
-	int64		next_xid = CurrentFullXid();
 	List	   *feed_ids = NIL;
 	ListCell   *lc;
 	uint64		i;
+	int64		below = PG_INT64_MAX;
 	MemoryContext outer = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (next_xid < partitions_ensured_below &&
+		!TimestampDifferenceExceeds(partitions_checked_at, now, PARTITION_RECHECK_MS))
+		return;
 
 	spi_nest = SpiConnectPinned();
-	(void) SpiExecute("SELECT feed_id FROM medallion.feed WHERE mode OPERATOR(pg_catalog.=) 'trigger'", 0, NULL, NULL, true, 0, SPI_OK_SELECT);
+	(void) SpiExecute("SELECT feed_id FROM medallion.feed WHERE mode OPERATOR(pg_catalog.=) 'trigger'", 0, NULL, NULL,
+					  true, 0, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -175,8 +201,22 @@ medallion_ensure_partitions(PG_FUNCTION_ARGS)
 	{
 		FeedRow		feed;
 
-		if (LookupFeedById(lfirst_int(lc), &feed))
-			EnsureChangePartitions(&feed, next_xid, true);
+		if (!LookupFeedById(lfirst_int(lc), &feed))
+			continue;
+		/* A feed skipped as busy is checked again by the next tick. */
+		if (!EnsureChangePartitions(&feed, next_xid, true))
+			below = 0;
+		/* From the start of the span after next_xid's, it needs the one after that. */
+		below = Min(below, (next_xid / feed.partition_span + 1) * feed.partition_span);
 	}
+	partitions_ensured_below = below;
+	partitions_checked_at = now;
+}
+
+/* medallion_ensure_partitions is EnsureNextPartitions as SQL (0.1.0's PL/pgSQL _tick calls it). */
+Datum
+medallion_ensure_partitions(PG_FUNCTION_ARGS)
+{
+	EnsureNextPartitions(CurrentFullXid());
 	PG_RETURN_VOID();
 }

@@ -11,6 +11,7 @@
 #include "base/catalog.h"
 
 extern Oid	ChangePartitionFor(const FeedRow *feed, int64 xid, bool create);
-extern void EnsureChangePartitions(const FeedRow *feed, int64 xid, bool nowait);
+extern bool EnsureChangePartitions(const FeedRow *feed, int64 xid, bool nowait);
+extern void EnsureNextPartitions(int64 next_xid);
 
 #endif							/* MEDALLION_CAPTURE_PARTITION_H */

@@ -179,18 +179,6 @@ RegisterTickerWorker(void)
 	RegisterBackgroundWorker(&worker);
 }
 
-/* ExtensionInstalled returns whether pg_medallion exists in the connected database. */
-static bool
-ExtensionInstalled(void)
-{
-	bool		installed;
-
-	StartTransactionCommand();
-	installed = OidIsValid(get_extension_oid("pg_medallion", true));
-	CommitTransactionCommand();
-	return installed;
-}
-
 /*
  * medallion_ticker_main closes a version every tick_interval, and on request,
  * until shutdown.  A request counted before the tick's snapshot is taken is
@@ -250,13 +238,7 @@ medallion_ticker_main(Datum main_arg)
 			bool		ok;
 
 			message[0] = '\0';
-			if (!ExtensionInstalled())
-			{
-				ok = false;
-				strlcpy(message, "pg_medallion is not installed in the ticker's database", sizeof(message));
-			}
-			else
-				ok = TickOnce(&version, message, sizeof(message));
+			ok = TickOnce(&version, message, sizeof(message));
 			last_tick = GetCurrentTimestamp();
 			if (!ok && due)
 				ereport(LOG,

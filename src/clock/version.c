@@ -1,19 +1,18 @@
 /*-------------------------------------------------------------------------
  *
  * version.c
- *	  The version clock: closing versions (ticks) and mapping xids to them.
+ *	  The version clock as callers see it: asking for a closed version, and
+ *	  mapping xids to versions.
  *
- * A tick inserts into medallion.tick the snapshot that closes a version.
- * Ticks must be totally ordered with their snapshots (snapshot(v) sees
- * everything snapshot(v - 1) sees), so a tick takes an EXCLUSIVE lock on
- * medallion.tick and takes its snapshot only after the lock is granted.
- *
- * That lock is held until the ticking transaction commits.  If a caller's
- * own transaction ticked, a long transaction would block every other tick,
- * so current_version() never ticks in the caller's transaction: it starts a
- * short-lived dynamic background worker that ticks in a transaction of its
- * own and reports back through a small DSM segment.  No preloading is
- * needed; a free max_worker_processes slot is.
+ * A tick (tick.c) holds its lock on medallion.tick until its transaction
+ * commits.  If a caller's own transaction ticked, a long transaction would
+ * block every other tick, so current_version() never ticks in the caller's
+ * transaction.  RequestTick answers in the cheapest of three ways: nothing
+ * committed since the last tick (one index read and a snapshot, in the
+ * caller); the resident ticker of this database, when preloaded (latch and
+ * condition variable, no process started); otherwise a short-lived dynamic
+ * background worker that ticks in a transaction of its own and reports back
+ * through a small DSM segment (a free max_worker_processes slot needed).
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +25,7 @@
 #include "base/catalog.h"
 #include "base/objects.h"
 #include "base/spi.h"
+#include "base/xid.h"
 #include "base/export.h"
 
 #include "access/relation.h"
@@ -66,12 +66,6 @@ typedef struct TickRequest
 	char		message[512];
 } TickRequest;
 
-/* CurrentFullXid returns the next full transaction id to be assigned, as int64. */
-int64
-CurrentFullXid(void)
-{
-	return (int64) U64FromFullTransactionId(ReadNextFullTransactionId());
-}
 
 /* medallion_tick_worker_main is the entry of the dynamic worker that closes one version. */
 void
@@ -116,21 +110,16 @@ static bool SelectInt64(const char *query, int nargs, Oid *argtypes, Datum *args
 static int64
 NothingNewVersion(void)
 {
+	NewestTick	newest;
+	Snapshot	snap;
 	int64		version = -1;
 
 	if (IsolationUsesXactSnapshot() || GetTopTransactionIdIfAny() != InvalidTransactionId)
 		return -1;
-	if (!SelectInt64("SELECT t.version FROM (SELECT version, snapshot_xmax, snapshot_xip, tick_xid "
-					 "  FROM medallion.tick ORDER BY version DESC LIMIT 1) AS t, "
-					 "  pg_catalog.pg_current_snapshot() AS s "
-					 "WHERE ARRAY(SELECT x::pg_catalog.text::bigint FROM pg_catalog.pg_snapshot_xip(s) AS x ORDER BY 1) "
-					 "      OPERATOR(pg_catalog.=) t.snapshot_xip "
-					 "  AND (pg_catalog.pg_snapshot_xmax(s)::pg_catalog.text::bigint OPERATOR(pg_catalog.=) t.snapshot_xmax "
-					 "       OR (t.tick_xid OPERATOR(pg_catalog.=) t.snapshot_xmax "
-					 "           AND pg_catalog.pg_snapshot_xmax(s)::pg_catalog.text::bigint "
-					 "               OPERATOR(pg_catalog.=) (t.snapshot_xmax OPERATOR(pg_catalog.+) 1)))",
-					 0, NULL, NULL, &version))
-		return -1;
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	if (ReadNewestTick(snap, &newest) && SnapshotAddsNothing(&newest, snap))
+		version = newest.version;
+	UnregisterSnapshot(snap);
 	return version;
 }
 
@@ -241,10 +230,9 @@ SelectInt64(const char *query, int nargs, Oid *argtypes, Datum *args, int64 *res
 int64
 NewestReadableVersion(void)
 {
-	int64		version = 0;
+	NewestTick	newest;
 
-	SelectInt64("SELECT max(version) FROM medallion.tick", 0, NULL, NULL, &version);
-	return version;
+	return ReadNewestTick(GetTransactionSnapshot(), &newest) ? newest.version : 0;
 }
 
 /* VersionOfXid returns the first version whose snapshot sees `xid`, or -1 if none does yet. */

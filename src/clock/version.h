@@ -33,7 +33,6 @@ extern int64 NewestReadableVersion(void);
 extern TickSnapshot *LoadTicks(int64 from_version, int64 to_version, int *nticks);
 extern bool XidVisibleInTick(const TickSnapshot *tick, int64 xid);
 extern int	TickIndexOfXid(const TickSnapshot *ticks, int nticks, int64 xid);
-extern int64 CurrentFullXid(void);
 extern int64 FeedFirstVersion(const FeedRow *feed);
 
 #endif							/* MEDALLION_CLOCK_VERSION_H */

@@ -338,7 +338,7 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 		}
 	}
 	CreateReaders(ct_qualified, feed.feed_id, ColumnListSql(RelationGetDescr(rel), false));
-	EnsureChangePartitions(&feed, xid, false);
+	(void) EnsureChangePartitions(&feed, xid, false);
 
 	table_close(rel, NoLock);
 	PG_RETURN_OID(feed.change_table);

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * schema.c
+ * schema_evolution.c
  *	  Schema evolution: ALTER TABLE on a fed source is carried over to its
  *	  change table and typed readers, in the same transaction.
  *

@@ -535,7 +535,7 @@ StorePullFeed(PullFeed *pf, int64 pull_xid)
 	}
 	if (pf->changes == 0)
 		return 0;
-	EnsureChangePartitions(&pf->feed, pull_xid, false);
+	(void) EnsureChangePartitions(&pf->feed, pull_xid, false);
 	source = table_open(pf->feed.source, AccessShareLock);
 	slot = MakeSingleTupleTableSlot(pf->desc, &TTSOpsMinimalTuple);
 	writer = BeginChangeWriter(&pf->feed, source, pull_xid, pf->changes, InvalidOid, 0);
