@@ -358,8 +358,12 @@ TickIndexOfXid(const TickSnapshot *ticks, int nticks, int64 xid)
 Datum
 medallion_current_version(PG_FUNCTION_ARGS)
 {
-	RequestTick();
-	PG_RETURN_INT64(NewestReadableVersion());
+	int64		version = RequestTick();
+
+	/* In REPEATABLE READ only what the transaction's snapshot sees is readable. */
+	if (IsolationUsesXactSnapshot())
+		version = NewestReadableVersion();
+	PG_RETURN_INT64(version);
 }
 
 /* medallion_version_from_timestamp returns the first version closed at or after a timestamp. */
