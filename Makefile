@@ -1,4 +1,4 @@
-# pg_medallion: build with PGXS.  Tests: test/run (see README.md).
+# pg_medallion: build with PGXS.  Tests: make installcheck, or test/run (see README.md).
 EXTENSION = pg_medallion
 MODULE_big = pg_medallion
 # One folder per subsystem (src/*/README.md), layered without cycles: base <- capture <- clock <-
@@ -22,11 +22,16 @@ PG_CPPFLAGS = -I$(srcdir)/src -isystem $(includedir_server) -Wall -Wextra -Werro
 # are exported (PostgreSQL 16 builds extensions this way): PGDLLEXPORT marks them, everything else is hidden.
 PG_CPPFLAGS += -fvisibility=hidden -D'PGDLLEXPORT=__attribute__((visibility("default")))'
 
+# Tests: make installcheck runs regress, isolation and TAP, each on temporary instances set up by
+# tmp_pg.conf (test/pg_conf writes it).  A part: make installcheck REGRESS=merge ISOLATION= TAP_TESTS=
 include test/schedule.mk
 REGRESS = $(REGRESS_TESTS)
-REGRESS_OPTS = --temp-instance=tmp_check --temp-config=test/pg.conf
+REGRESS_OPTS = --temp-instance=tmp_check --temp-config=tmp_pg.conf
 ISOLATION = $(ISOLATION_TESTS)
-ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso --temp-config=test/pg.conf
+ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso --temp-config=tmp_pg.conf
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+EXTRA_CLEAN = tmp_pg.conf
 
 # JIT bitcode would need clang on every machine that builds us.
 override with_llvm = no
@@ -41,3 +46,9 @@ extension/pg_medallion--0.3.0.sql: $(SQL_TOPICS)
 	{ printf '%s\n' '-- pg_medallion 0.3.0, built by make from extension/topics/*.sql: edit those, not this file.' \
 		'\echo Use "CREATE EXTENSION pg_medallion" to load this file. \quit'; \
 	  for f in $(SQL_TOPICS); do printf '\n-- %s\n' "$${f##*/}"; cat "$$f"; done; } > $@
+
+# Written anew for every run: the server in $(bindir) decides what it holds.
+.PHONY: tmp_pg.conf
+installcheck: tmp_pg.conf
+tmp_pg.conf:
+	test/pg_conf '$(bindir)' > $@

@@ -2,7 +2,10 @@
 -- dropped and renamed objects, wrong kinds of relation, huge and negative values and hostile
 -- identifiers.  Each call must fail with a clear ereport (SQLSTATE, message, hint; never XX000,
 -- never a crash) and change nothing: the catalog counts are compared after every section.
-CREATE EXTENSION IF NOT EXISTS pg_medallion;
+CREATE EXTENSION pg_medallion;
+-- A clock that has run before, as in a database in use: version 1, read below, is then before every
+-- feed's first version.
+SELECT medallion.current_version() > 0 AS clock_started;
 \set VERBOSITY terse
 SET client_min_messages = warning;
 CREATE SCHEMA bi;
@@ -643,3 +646,9 @@ DROP TABLE IF EXISTS medallion_changes.src, medallion_changes.part, medallion_ch
 	medallion_changes.a23456789012345678901234567890123456789012345678901234567890124;
 SELECT count(*) AS bi_feeds_left FROM medallion.feed WHERE source::text LIKE 'bi%';
 RESET search_path;
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+RESET client_min_messages;

@@ -1,4 +1,18 @@
 -- Consumers: watermarks per (consumer, feed), read exactly the unconsumed range, advance atomically.
+CREATE EXTENSION pg_medallion;
+-- expect_error runs a statement that must fail and shows its SQLSTATE, message and hint,
+-- with numbers masked (versions and oids differ between runs).
+CREATE FUNCTION expect_error(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	state text; msg text; hint text;
+BEGIN
+	EXECUTE statement;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+	RETURN state || ': ' || regexp_replace(msg, '\d+', 'N', 'g')
+		|| coalesce(' | hint: ' || nullif(regexp_replace(hint, '\d+', 'N', 'g'), ''), '');
+END $$;
 \set VERBOSITY terse
 CREATE TABLE shop_orders (id int PRIMARY KEY, status text);
 CREATE TABLE shop_customers (id int PRIMARY KEY, name text);
@@ -243,3 +257,12 @@ SELECT medallion.advance_watermark('ingest', 'kafka:orders', '11');
 COMMIT;
 SELECT last_run_id FROM medallion.consumer_feed WHERE consumer = 'silver' AND last_run_id IS NOT NULL;
 SELECT last_run_id FROM medallion.external_watermark WHERE pipeline = 'ingest' AND source = 'kafka:orders';
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+DROP TABLE accounts_net, legacy, legacy_copy, net_check, no_key, shop_customers, shop_orders;
+DROP FUNCTION expect_error(text);
+DROP ROLE consumer_stranger;
+RESET client_min_messages;

@@ -1,5 +1,18 @@
 -- The output plugin: one JSON object per row change, strict options, REPLICA IDENTITY FULL gives
 -- complete old rows (TOASTed values included).  xids, LSNs and times are masked (they vary by run).
+-- expect_error runs a statement that must fail and shows its SQLSTATE, message and hint,
+-- with numbers masked (versions and oids differ between runs).
+CREATE FUNCTION expect_error(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	state text; msg text; hint text;
+BEGIN
+	EXECUTE statement;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+	RETURN state || ': ' || regexp_replace(msg, '\d+', 'N', 'g')
+		|| coalesce(' | hint: ' || nullif(regexp_replace(hint, '\d+', 'N', 'g'), ''), '');
+END $$;
 SET client_min_messages = warning;
 CREATE TABLE dec (id int PRIMARY KEY, name text, amount numeric, ok boolean, doc jsonb, big text);
 ALTER TABLE dec ALTER COLUMN big SET STORAGE EXTERNAL;
@@ -43,3 +56,8 @@ SELECT expect_error($$SELECT * FROM pg_logical_slot_peek_changes('medallion_test
 SELECT 'dropped' FROM pg_drop_replication_slot('medallion_test');
 DROP TABLE dec, dec_full;
 DROP FUNCTION masked(text);
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP FUNCTION expect_error(text);
+RESET client_min_messages;

@@ -156,3 +156,16 @@ SELECT count(*) AS feeds_of_doomed FROM medallion.feed WHERE change_table = 'med
 SELECT count(*) AS kept_changes FROM medallion_changes.doomed;
 SELECT count(*) AS readers_left FROM pg_proc WHERE proname = 'doomed';
 DROP TABLE medallion_changes.doomed;
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+DROP VIEW orders_view;
+DROP MATERIALIZED VIEW orders_mv;
+DROP FOREIGN TABLE orders_remote;
+DROP SERVER dummy_server;
+DROP FOREIGN DATA WRAPPER dummy_fdw;
+DROP TABLE orders, fast_lane, inh_child, inh_parent, no_columns, reserved_names, short_lived;
+DROP FUNCTION expect_error(text);
+RESET client_min_messages;

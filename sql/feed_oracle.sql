@@ -2,6 +2,7 @@
 -- key-changing statements, truncates), then replaying the feed onto an empty copy must reproduce
 -- the source exactly.  Replay applies each statement's deletes and pre-images before its inserts
 -- and post-images: a statement is the order key's high bits (_change_seq >> 20).
+CREATE EXTENSION pg_medallion;
 \set VERBOSITY terse
 CREATE TABLE inventory (id int PRIMARY KEY, sku text, qty int, seen timestamptz, tags text[]);
 SELECT medallion.enable_feed('inventory') IS NOT NULL AS enabled;
@@ -110,3 +111,10 @@ DROP EXTENSION pg_medallion CASCADE;
 RESET client_min_messages;
 SELECT count(*) AS capture_triggers_left FROM pg_trigger WHERE tgname LIKE 'medallion_%';
 SELECT count(*) AS medallion_schemas_left FROM pg_namespace WHERE nspname LIKE 'medallion%';
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP SCHEMA medallion;
+DROP TABLE first_read, inventory, replica;
+DROP FUNCTION replay(bigint);
+RESET client_min_messages;

@@ -1,4 +1,18 @@
 -- Partitioned sources: captured at the parent, whichever table a statement names.
+CREATE EXTENSION pg_medallion;
+-- expect_error runs a statement that must fail and shows its SQLSTATE, message and hint,
+-- with numbers masked (versions and oids differ between runs).
+CREATE FUNCTION expect_error(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	state text; msg text; hint text;
+BEGIN
+	EXECUTE statement;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+	RETURN state || ': ' || regexp_replace(msg, '\d+', 'N', 'g')
+		|| coalesce(' | hint: ' || nullif(regexp_replace(hint, '\d+', 'N', 'g'), ''), '');
+END $$;
 \set VERBOSITY terse
 CREATE TABLE events (id int, region text, payload text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
 CREATE TABLE events_eu PARTITION OF events FOR VALUES IN ('eu');
@@ -41,3 +55,11 @@ SELECT expect_error('TRUNCATE events_eu');
 SELECT medallion.current_version() AS v1 \gset
 TRUNCATE events;
 SELECT id, _change_type FROM medallion_changes.events(:v1 + 1);
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+DROP TABLE events, metrics;
+DROP FUNCTION expect_error(text);
+RESET client_min_messages;

@@ -1,5 +1,19 @@
 -- Reading a feed needs SELECT on its source; change tables are not readable directly;
 -- row-level security is refused loudly; generated SQL quotes every identifier.
+CREATE EXTENSION pg_medallion;
+-- expect_error runs a statement that must fail and shows its SQLSTATE, message and hint,
+-- with numbers masked (versions and oids differ between runs).
+CREATE FUNCTION expect_error(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	state text; msg text; hint text;
+BEGIN
+	EXECUTE statement;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+	RETURN state || ': ' || regexp_replace(msg, '\d+', 'N', 'g')
+		|| coalesce(' | hint: ' || nullif(regexp_replace(hint, '\d+', 'N', 'g'), ''), '');
+END $$;
 \set VERBOSITY terse
 CREATE TABLE salaries (id int PRIMARY KEY, name text, amount int);
 SELECT medallion.enable_feed('salaries') IS NOT NULL AS enabled;
@@ -70,3 +84,12 @@ CREATE TABLE archive.salaries (id int);
 SELECT medallion.enable_feed('archive.salaries');
 SELECT medallion.disable_feed('archive.salaries');
 DROP SCHEMA archive CASCADE;
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+DROP TABLE nobodys, salaries;
+DROP FUNCTION expect_error(text);
+DROP ROLE medallion_reader, medallion_nobody;
+RESET client_min_messages;

@@ -1,5 +1,6 @@
 -- Capture inside transactions: subtransactions, aborts, multi-row statements, key updates,
 -- NULLs, TOASTed values, ON CONFLICT, MERGE, TRUNCATE.
+CREATE EXTENSION pg_medallion;
 \set VERBOSITY terse
 CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance numeric, note text);
 SELECT medallion.enable_feed('accounts') IS NOT NULL AS enabled;
@@ -105,3 +106,10 @@ SELECT medallion.enable_feed('narrow') IS NOT NULL AS enabled;
 SELECT medallion.current_version() AS vn \gset
 UPDATE narrow SET a = 'updated';
 SELECT id, a, b, _change_type FROM medallion_changes.narrow(:vn + 1);
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+DROP TABLE accounts, narrow, widened;
+RESET client_min_messages;

@@ -1,6 +1,20 @@
 -- Logical feeds: enable_feed(mode => 'logical') and pull store WAL-decoded changes into the same change
 -- tables as trigger feeds; the same workload on a trigger-fed and a logical-fed table gives the same
 -- changes (types, images, per-row order).  The slot goes with the last logical feed.
+CREATE EXTENSION pg_medallion;
+-- expect_error runs a statement that must fail and shows its SQLSTATE, message and hint,
+-- with numbers masked (versions and oids differ between runs).
+CREATE FUNCTION expect_error(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	state text; msg text; hint text;
+BEGIN
+	EXECUTE statement;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+	RETURN state || ': ' || regexp_replace(msg, '\d+', 'N', 'g')
+		|| coalesce(' | hint: ' || nullif(regexp_replace(hint, '\d+', 'N', 'g'), ''), '');
+END $$;
 SET client_min_messages = warning;
 CREATE TABLE lg_trig (id int PRIMARY KEY, v text, n numeric, big text);
 CREATE TABLE lg_log (id int PRIMARY KEY, v text, n numeric, big text);
@@ -90,3 +104,11 @@ SELECT 'dropped' FROM pg_drop_replication_slot((SELECT slot_name FROM medallion.
 SELECT expect_error('SELECT * FROM medallion.pull()');
 SELECT medallion.disable_feed('lg_log');
 SELECT count(*) AS registrations FROM medallion.logical_slot;
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+DROP TABLE lg_parted, lg_log, lg_trig;
+DROP FUNCTION expect_error(text);
+RESET client_min_messages;

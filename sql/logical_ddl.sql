@@ -3,6 +3,20 @@
 -- the values; a retyped column converts), exactly as the trigger feed of a twin table carries
 -- them.  REPLICA IDENTITY cannot leave FULL.  Status names the oldest unpulled commit.  Pull's own
 -- change-table writes never reach the decoder.
+CREATE EXTENSION pg_medallion;
+-- expect_error runs a statement that must fail and shows its SQLSTATE, message and hint,
+-- with numbers masked (versions and oids differ between runs).
+CREATE FUNCTION expect_error(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	state text; msg text; hint text;
+BEGIN
+	EXECUTE statement;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+	RETURN state || ': ' || regexp_replace(msg, '\d+', 'N', 'g')
+		|| coalesce(' | hint: ' || nullif(regexp_replace(hint, '\d+', 'N', 'g'), ''), '');
+END $$;
 SET client_min_messages = warning;
 CREATE TABLE ld_trig (id int PRIMARY KEY, v text, n int, gone text);
 CREATE TABLE ld_log (id int PRIMARY KEY, v text, n int, gone text);
@@ -89,3 +103,10 @@ DROP FUNCTION ld_both(text);
 SELECT medallion.disable_feed('ld_log');
 SELECT medallion.disable_feed('ld_trig');
 DROP TABLE ld_log, ld_trig, ld_other;
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+DROP FUNCTION expect_error(text);
+RESET client_min_messages;

@@ -86,3 +86,8 @@ FROM (SELECT n, lag(n) OVER (ORDER BY _commit_version, _change_seq) AS prev_n
 	  WHERE _change_type IN ('insert', 'update_postimage')) c;
 DROP EXTENSION pg_medallion CASCADE;
 DROP TABLE renum;
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP SCHEMA medallion;
+RESET client_min_messages;

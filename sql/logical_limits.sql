@@ -2,6 +2,20 @@
 -- logical_decoding_work_mem is stored whole by one pull (the reorder buffer and pull's buffers
 -- spill to disk); a PostgreSQL that does not list the plugin in output_plugin_libraries is
 -- refused with the setting to change in the hint.
+CREATE EXTENSION pg_medallion;
+-- expect_error runs a statement that must fail and shows its SQLSTATE, message and hint,
+-- with numbers masked (versions and oids differ between runs).
+CREATE FUNCTION expect_error(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	state text; msg text; hint text;
+BEGIN
+	EXECUTE statement;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+	RETURN state || ': ' || regexp_replace(msg, '\d+', 'N', 'g')
+		|| coalesce(' | hint: ' || nullif(regexp_replace(hint, '\d+', 'N', 'g'), ''), '');
+END $$;
 SET client_min_messages = warning;
 CREATE TABLE lim (id int PRIMARY KEY, payload text);
 ALTER TABLE lim REPLICA IDENTITY FULL;
@@ -46,3 +60,10 @@ SELECT count(*) AS lim2_feeds FROM medallion.feeds WHERE source = 'lim2'::regcla
 
 SELECT medallion.disable_feed('lim');
 DROP TABLE lim, lim2;
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+DROP FUNCTION expect_error(text);
+RESET client_min_messages;

@@ -1,6 +1,20 @@
 -- Broken logical feeds (slot lost or dropped, or the database restored from a dump, which carries no
 -- slot) refuse to pull instead of leaving a silent gap; resume_logical_feeds() gives them a new slot,
 -- and the feeds, change tables and versions go on from there.
+CREATE EXTENSION pg_medallion;
+-- expect_error runs a statement that must fail and shows its SQLSTATE, message and hint,
+-- with numbers masked (versions and oids differ between runs).
+CREATE FUNCTION expect_error(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	state text; msg text; hint text;
+BEGIN
+	EXECUTE statement;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+	RETURN state || ': ' || regexp_replace(msg, '\d+', 'N', 'g')
+		|| coalesce(' | hint: ' || nullif(regexp_replace(hint, '\d+', 'N', 'g'), ''), '');
+END $$;
 CREATE TABLE rs (id int PRIMARY KEY, v text);
 ALTER TABLE rs REPLICA IDENTITY FULL;
 SELECT medallion.enable_feed('rs', mode => 'logical') IS NOT NULL AS enabled;
@@ -53,3 +67,10 @@ SELECT medallion.disable_feed('rs');
 SELECT expect_error('SELECT medallion.resume_logical_feeds()');
 SELECT count(*) AS slots FROM pg_replication_slots WHERE slot_name LIKE 'medallion_%';
 DROP TABLE rs;
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+DROP FUNCTION expect_error(text);
+RESET client_min_messages;

@@ -1,5 +1,6 @@
 -- A real peer as oracle: the same workload decoded by wal2json (Debian's postgresql-15-wal2json,
 -- format-version 2) gives the same set of changes as the logical feed stored by pull.
+CREATE EXTENSION pg_medallion;
 SET client_min_messages = warning;
 CREATE TABLE lw (id int PRIMARY KEY, v text, n numeric);
 ALTER TABLE lw REPLICA IDENTITY FULL;
@@ -47,3 +48,9 @@ SELECT kind, count(*) FROM ours GROUP BY 1 ORDER BY 1;
 SELECT 'dropped' FROM pg_drop_replication_slot('lw_wal2json');
 SELECT medallion.disable_feed('lw');
 DROP TABLE peer, ours, lw;
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+RESET client_min_messages;

@@ -1,4 +1,18 @@
 -- apply_changes: SCD1 and SCD2 merges, tombstones, quarantine, feeds as sources, every error path.
+CREATE EXTENSION pg_medallion;
+-- expect_error runs a statement that must fail and shows its SQLSTATE, message and hint,
+-- with numbers masked (versions and oids differ between runs).
+CREATE FUNCTION expect_error(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	state text; msg text; hint text;
+BEGIN
+	EXECUTE statement;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+	RETURN state || ': ' || regexp_replace(msg, '\d+', 'N', 'g')
+		|| coalesce(' | hint: ' || nullif(regexp_replace(hint, '\d+', 'N', 'g'), ''), '');
+END $$;
 SET client_min_messages = warning;
 CREATE SCHEMA staging;
 CREATE SCHEMA silver;
@@ -415,3 +429,12 @@ SELECT 'hxf' AS t, id, val FROM silver.hxf UNION ALL SELECT 'hxf2', id, val FROM
 SELECT target::text, reason, record FROM medallion.quarantine WHERE target::text LIKE 'silver.hx%' ORDER BY 1, 2, 3::text;
 DROP SCHEMA hostile CASCADE;
 DROP ROLE merge_hostile;
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+DROP SCHEMA silver, staging CASCADE;
+DROP TABLE gadget, hot, shop;
+DROP FUNCTION expect_error(text);
+RESET client_min_messages;

@@ -2,6 +2,7 @@
 -- (duplicates, late and out-of-order events, equal sequences broken by a tie column, deletes,
 -- re-inserts, NULL keys) split into random batches applied in random order must give the target an
 -- oracle computes from scratch; applying everything again must change nothing.
+CREATE EXTENSION pg_medallion;
 SET client_min_messages = warning;
 
 CREATE TABLE prop_changes (batch int, id int, seq int, tie int, op text, val text, note text);
@@ -177,3 +178,12 @@ BEGIN
 	RETURN 'not detected';
 END $$;
 SELECT prop_detects_wrong_order();
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+DROP VIEW prop_oracle1, prop_source;
+DROP TABLE prop_changes, prop_scd1, prop_scd2;
+DROP FUNCTION prop_apply, prop_check, prop_detects_wrong_order, prop_generate, prop_oracle2;
+RESET client_min_messages;

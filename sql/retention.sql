@@ -1,6 +1,20 @@
 -- medallion.vacuum: versions older than the retention go by whole partitions, never what a
 -- consumer still needs (unless forced); reads of removed versions fail clearly; set_retention;
 -- merge tombstones expire.  Ticks are aged by hand to stand in for the passing of days.
+CREATE EXTENSION pg_medallion;
+-- expect_error runs a statement that must fail and shows its SQLSTATE, message and hint,
+-- with numbers masked (versions and oids differ between runs).
+CREATE FUNCTION expect_error(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	state text; msg text; hint text;
+BEGIN
+	EXECUTE statement;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+	RETURN state || ': ' || regexp_replace(msg, '\d+', 'N', 'g')
+		|| coalesce(' | hint: ' || nullif(regexp_replace(hint, '\d+', 'N', 'g'), ''), '');
+END $$;
 SET client_min_messages = warning;
 SET pg_medallion.partition_xids = 1024;
 CREATE TABLE ret (id int PRIMARY KEY, v text);
@@ -139,3 +153,13 @@ SELECT count(*) >= 2 AS reports_feeds_and_targets FROM medallion.vacuum();
 
 SELECT medallion.drop_consumer('ret_slow');
 SELECT medallion.drop_consumer('ret_late');
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP VIEW ret_partitions;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+DROP TABLE not_fed, ret, ret_hist, ret_target;
+DROP PROCEDURE burn;
+DROP FUNCTION expect_error(text);
+RESET client_min_messages;

@@ -1,5 +1,19 @@
 -- ALTER TABLE on a fed table is carried over to its change table and readers: no shifted or
 -- garbled columns across the change; refused clearly when recorded changes cannot follow.
+CREATE EXTENSION pg_medallion;
+-- expect_error runs a statement that must fail and shows its SQLSTATE, message and hint,
+-- with numbers masked (versions and oids differ between runs).
+CREATE FUNCTION expect_error(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	state text; msg text; hint text;
+BEGIN
+	EXECUTE statement;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+	RETURN state || ': ' || regexp_replace(msg, '\d+', 'N', 'g')
+		|| coalesce(' | hint: ' || nullif(regexp_replace(hint, '\d+', 'N', 'g'), ''), '');
+END $$;
 SET client_min_messages = warning;
 CREATE TABLE cust (id int PRIMARY KEY, name text, score int);
 SELECT medallion.enable_feed('cust') IS NOT NULL AS fed;
@@ -29,3 +43,11 @@ SELECT id, full_name, score FROM medallion.as_of(NULL::cust, :v1) ORDER BY id;
 -- Capture goes on with the new layout; a merge consumer reading the feed sees it.
 UPDATE cust SET score = score + 1 WHERE id = 1;
 SELECT id, full_name, score, _change_type FROM medallion_changes.cust(medallion.current_version()) ORDER BY _change_seq;
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+DROP TABLE cust;
+DROP FUNCTION expect_error(text);
+RESET client_min_messages;

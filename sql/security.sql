@@ -7,7 +7,7 @@
 -- ran as another role (NULL: none), then undoes both so the next attack starts clean.
 \set VERBOSITY sqlstate
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS pg_medallion;
+CREATE EXTENSION pg_medallion;
 RESET client_min_messages;
 
 CREATE ROLE sec_owner;          -- owns sources, feeds, consumers, merge targets
@@ -1073,3 +1073,9 @@ RESET client_min_messages;
 DROP FUNCTION sec_check(text), sec_matrix(text), sec_try(name, text);
 DROP OWNED BY sec_owner, sec_reader, sec_trigger, sec_stranger, sec_rls;
 DROP ROLE sec_owner, sec_reader, sec_trigger, sec_stranger, sec_rls;
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+RESET client_min_messages;

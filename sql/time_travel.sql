@@ -1,5 +1,19 @@
 -- as_of rebuilds a fed table at a version from the table now and the feed since; compared with
 -- snapshots saved during the test.  restore puts a table back and is captured as a new version.
+CREATE EXTENSION pg_medallion;
+-- expect_error runs a statement that must fail and shows its SQLSTATE, message and hint,
+-- with numbers masked (versions and oids differ between runs).
+CREATE FUNCTION expect_error(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	state text; msg text; hint text;
+BEGIN
+	EXECUTE statement;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+	RETURN state || ': ' || regexp_replace(msg, '\d+', 'N', 'g')
+		|| coalesce(' | hint: ' || nullif(regexp_replace(hint, '\d+', 'N', 'g'), ''), '');
+END $$;
 SET client_min_messages = warning;
 CREATE TABLE acct (id int PRIMARY KEY, owner text, bal numeric(10,2), note text);
 SELECT medallion.enable_feed('acct') IS NOT NULL AS fed;
@@ -101,3 +115,11 @@ FROM medallion.history('hist') ORDER BY version;
 SELECT name FROM medallion.application WHERE name NOT LIKE 'pg_regress%' ORDER BY name;
 REVOKE ALL ON hist FROM hist_writer;
 DROP ROLE hist_writer;
+
+-- Cleanup: every file starts from an empty database and leaves one.
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+DROP TABLE acct, esnap, hist, snap1, snap2, tt_events;
+DROP FUNCTION expect_error(text);
+RESET client_min_messages;

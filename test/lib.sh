@@ -1,6 +1,8 @@
 # test/lib.sh — shared by test/run, demo/run and bench/run: install prerequisites, build, install.
 
 PG_MAJOR=${PG_MAJOR:-15}
+# The PostgreSQL to build against, install into and run (PG_CONFIG=/path/to/pg_config picks another).
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
 
 # ensure_packages installs the Debian packages the build and the tests need, if any is missing.
 ensure_packages() {
@@ -20,23 +22,25 @@ ensure_packages() {
 # build_and_install compiles the extension (warnings are errors) and installs it into PostgreSQL.
 build_and_install() {
 	make -C "$ROOT" -s clean >/dev/null 2>&1 || true
-	make -C "$ROOT" -s PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config >/dev/null || { echo "build failed"; exit 1; }
-	make -C "$ROOT" -s PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config install >/dev/null || { echo "install failed"; exit 1; }
+	make -C "$ROOT" -s PG_CONFIG="$PG_CONFIG" >/dev/null || { echo "build failed"; exit 1; }
+	make -C "$ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null || { echo "install failed"; exit 1; }
 }
 
-# start_cluster DIR PORT: initdb a throwaway cluster in DIR with test/pg.conf and start it as postgres.
+# start_cluster DIR PORT: initdb a throwaway cluster in DIR with test/pg.conf (as test/pg_conf gives it
+# for this server) and start it as postgres.
 start_cluster() {
-	local dir=$1 port=$2
+	local dir=$1 port=$2 bindir
+	bindir=$("$PG_CONFIG" --bindir)
 	rm -rf "$dir"; mkdir -p "$dir"; chown postgres "$dir"
-	runuser -u postgres -- "/usr/lib/postgresql/$PG_MAJOR/bin/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
-	cat "$ROOT/test/pg.conf" >> "$dir/data/postgresql.conf"
+	runuser -u postgres -- "$bindir/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
+	"$ROOT/test/pg_conf" "$bindir" >> "$dir/data/postgresql.conf" || { echo "test/pg_conf failed"; exit 1; }
 	printf "port = %s\nunix_socket_directories = '%s'\nlisten_addresses = ''\n" "$port" "$dir" >> "$dir/data/postgresql.conf"
-	runuser -u postgres -- "/usr/lib/postgresql/$PG_MAJOR/bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+	runuser -u postgres -- "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
 }
 
 # stop_cluster DIR: stop the cluster in DIR and remove it.
 stop_cluster() {
 	local dir=$1
-	runuser -u postgres -- "/usr/lib/postgresql/$PG_MAJOR/bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+	runuser -u postgres -- "$("$PG_CONFIG" --bindir)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 	rm -rf "$dir"
 }

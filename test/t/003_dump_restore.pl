@@ -10,7 +10,8 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('dump');
 $node->init;
-$node->append_conf('postgresql.conf', slurp_file("$ENV{TESTDIR}/test/pg.conf"));
+$node->append_conf('postgresql.conf', scalar `$ENV{TESTDIR}/test/pg_conf`);    # test/pg.conf for this server
+$? == 0 or die "test/pg_conf failed";
 $node->start;
 
 $node->safe_psql('postgres', 'CREATE DATABASE src');

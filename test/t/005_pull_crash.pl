@@ -11,7 +11,8 @@ use Time::HiRes qw(usleep);
 
 my $node = PostgreSQL::Test::Cluster->new('pull_crash');
 $node->init;
-$node->append_conf('postgresql.conf', slurp_file("$ENV{TESTDIR}/test/pg.conf"));
+$node->append_conf('postgresql.conf', scalar `$ENV{TESTDIR}/test/pg_conf`);    # test/pg.conf for this server
+$? == 0 or die "test/pg_conf failed";
 $node->append_conf('postgresql.conf', "restart_after_crash = on\n");
 $node->start;
 

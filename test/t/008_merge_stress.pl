@@ -18,7 +18,8 @@ my $calls = 3;    # merges per session and round
 
 my $node = PostgreSQL::Test::Cluster->new('merge_stress');
 $node->init;
-$node->append_conf('postgresql.conf', slurp_file("$ENV{TESTDIR}/test/pg.conf"));
+$node->append_conf('postgresql.conf', scalar `$ENV{TESTDIR}/test/pg_conf`);    # test/pg.conf for this server
+$? == 0 or die "test/pg_conf failed";
 # A deadlock is found (and ends a merge) after 50 ms instead of 1 s: rounds stay short.
 $node->append_conf('postgresql.conf', "max_connections = 40\ndeadlock_timeout = 50ms\n");
 $node->start;

@@ -11,7 +11,8 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('closers');
 $node->init;
-$node->append_conf('postgresql.conf', slurp_file("$ENV{TESTDIR}/test/pg.conf"));
+$node->append_conf('postgresql.conf', scalar `$ENV{TESTDIR}/test/pg_conf`);    # test/pg.conf for this server
+$? == 0 or die "test/pg_conf failed";
 $node->append_conf('postgresql.conf', "max_connections = 40\n");
 $node->start;
 
