@@ -4,7 +4,7 @@ MODULE_big = pg_medallion
 # One folder per subsystem (src/*/README.md), layered without cycles: base <- capture <- clock <-
 # logical <- feed; read, merge and retention sit on base and clock; init.c registers everything.
 OBJS = src/settings.o src/init.o src/retention.o \
-       src/base/objects.o src/base/privilege.o src/base/spi.o src/base/catalog.o \
+       src/base/objects.o src/base/result.o src/base/privilege.o src/base/spi.o src/base/catalog.o \
        src/clock/tick.o src/clock/ticker.o src/clock/version.o \
        src/capture/application.o src/capture/order_key.o src/capture/partition.o src/capture/capture.o \
        src/logical/decoder.o src/logical/slot.o src/logical/pull.o src/logical/puller.o src/logical/logical.o \

@@ -573,10 +573,10 @@ SELECT feed_id AS src_feed FROM medallion.feed WHERE source = 'bi.src'::regclass
 SELECT bi.try($$SELECT * FROM medallion._changes(NULL, 1, NULL) AS c(id int)$$);
 SELECT bi.try($$SELECT * FROM medallion._changes(-1, 1, NULL) AS c(id int)$$);
 SELECT bi.try($$SELECT * FROM medallion._changes(2147483647, 1, NULL) AS c(id int)$$);
-SELECT bi.try(format('SELECT * FROM medallion._changes(%s, 1, NULL) AS c(id int)', :src_feed));
-SELECT bi.try(format('SELECT * FROM medallion._changes(%s, 1, NULL) AS c(id text, txt int, j text, n text, amount text, _change_type text, _commit_version text, _commit_timestamp text, _change_seq text)', :src_feed));
-SELECT bi.try(format('SELECT * FROM medallion._changes(%s, 1, NULL) AS c(id int, txt text, j jsonb, n numeric, amount numeric, _change_type medallion.change_type, _commit_version bigint, _commit_timestamp timestamptz, _change_seq bigint, extra int)', :src_feed));
-SELECT bi.try(format('SELECT medallion._changes(%s, 1, NULL)', :src_feed));
+SELECT bi.try(format('SELECT * FROM medallion._changes(%s, medallion.first_version(''bi.src''), NULL) AS c(id int)', :src_feed));
+SELECT bi.try(format('SELECT * FROM medallion._changes(%s, medallion.first_version(''bi.src''), NULL) AS c(id text, txt int, j text, n text, amount text, _change_type text, _commit_version text, _commit_timestamp text, _change_seq text)', :src_feed));
+SELECT bi.try(format('SELECT * FROM medallion._changes(%s, medallion.first_version(''bi.src''), NULL) AS c(id int, txt text, j jsonb, n numeric, amount numeric, _change_type medallion.change_type, _commit_version bigint, _commit_timestamp timestamptz, _change_seq bigint, extra int)', :src_feed));
+SELECT bi.try(format('SELECT medallion._changes(%s, medallion.first_version(''bi.src''), NULL)', :src_feed));
 SELECT bi.try($$SELECT * FROM medallion._consume(NULL, 'bi_c', NULL, false, true, false) AS c(id int)$$);
 SELECT bi.try(format('SELECT * FROM medallion._consume(%s, NULL, NULL, false, true, false) AS c(id int)', :src_feed));
 SELECT bi.try(format('SELECT * FROM medallion._consume(%s, ''bi_c'', NULL, false, true, false) AS c(id int)', :src_feed));

@@ -1,9 +1,7 @@
 -- Golden files for the SQL apply_changes generates: medallion.merge_statements() writes out the
 -- statements a merge would run (in order, without running them) for five representative specs.
 -- A change to the generated SQL shows here, statement by statement, for a reviewer to read.
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS pg_medallion;
-RESET client_min_messages;
+CREATE EXTENSION pg_medallion;
 CREATE SCHEMA golden;
 CREATE TABLE golden.events (id int, seq int, tie int, op text, name text, qty numeric(10,2));
 CREATE TABLE golden.items (id int PRIMARY KEY, seq int, tie int, name text, qty numeric(10,2));
@@ -56,3 +54,5 @@ SET client_min_messages = warning;
 DROP SCHEMA golden CASCADE;
 RESET client_min_messages;
 DROP ROLE golden_reader;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;

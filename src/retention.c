@@ -31,6 +31,7 @@
 #include "base/spi.h"
 #include "settings.h"
 #include "base/export.h"
+#include "base/result.h"
 
 #include "access/table.h"
 #include "catalog/pg_type.h"
@@ -416,7 +417,7 @@ medallion_vacuum(PG_FUNCTION_ARGS)
 			   *ls;
 	bool		found = false;
 
-	InitMaterializedSRF(fcinfo, 0);
+	MaterializeResult(fcinfo, 0);
 	if (!all && !CanVacuum(source))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -30,6 +30,7 @@
 #include "logical/pull.h"
 #include "logical/slot.h"
 #include "base/export.h"
+#include "base/result.h"
 
 #include "nodes/value.h"
 #include "parser/parse_func.h"
@@ -99,7 +100,7 @@ medallion_pull(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_changes must be at least 1"),
 				 errhint("Pass NULL to pull everything decoded so far.")));
-	InitMaterializedSRF(fcinfo, 0);
+	MaterializeResult(fcinfo, 0);
 
 	CheckLogicalFeedsHaveSlot();
 	if (RunAsOwner("SELECT 1 FROM medallion.logical_slot", 0, NULL, NULL, SPI_OK_SELECT) == 0)

@@ -26,6 +26,7 @@
 #include "base/spi.h"
 #include "settings.h"
 #include "base/export.h"
+#include "base/result.h"
 
 #include "common/hashfn.h"
 #include "access/htup_details.h"
@@ -548,7 +549,7 @@ medallion_apply_changes(PG_FUNCTION_ARGS)
 	CheckWritable(args.target, args.target);
 	/* After the privilege check (no lock for who may not merge), before anything else. */
 	LockMergeTarget(args.target);
-	InitMaterializedSRF(fcinfo, 0);
+	MaterializeResult(fcinfo, 0);
 
 	SpiConnect();
 	mp = GetMergePlan(&args, fcinfo);
@@ -634,7 +635,7 @@ medallion_merge_statements(PG_FUNCTION_ARGS)
 
 	ReadArgs(fcinfo, &args);
 	CheckWritable(args.target, args.target);
-	InitMaterializedSRF(fcinfo, 0);
+	MaterializeResult(fcinfo, 0);
 
 	SpiConnect();
 	spec = BuildSpec(&args);

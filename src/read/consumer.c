@@ -28,6 +28,7 @@
 #include "base/spi.h"
 #include "read/read.h"
 #include "base/export.h"
+#include "base/result.h"
 
 #include "utils/memutils.h"
 #include "utils/portal.h"
@@ -378,7 +379,7 @@ medallion_create_consumer(PG_FUNCTION_ARGS)
 				  4, argtypes, args, SPI_OK_INSERT);
 	argtypes[1] = INT4OID;
 
-	InitMaterializedSRF(fcinfo, 0);
+	MaterializeResult(fcinfo, 0);
 	for (i = 0; i < nfeeds; i++)
 	{
 		int64		watermark = tables ? newest : StartWatermark(&rows[i], start, newest);
@@ -498,7 +499,7 @@ medallion_reset_consumer(PG_FUNCTION_ARGS)
 						RelationDisplayName(only.source)),
 				 errhint("See medallion.consumers for the feeds it reads.")));
 
-	InitMaterializedSRF(fcinfo, 0);
+	MaterializeResult(fcinfo, 0);
 	for (r = 0; r < nrows; r++)
 	{
 		FeedRow		feed;
@@ -667,7 +668,7 @@ ReadSnapshot(FunctionCallInfo fcinfo, const FeedRow *feed, Oid snapshot_table, i
 	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_medallion snapshot row",
 												  ALLOCSET_DEFAULT_SIZES);
 
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	MaterializeResult(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	outdesc = rsinfo->setDesc;
 	ndata = outdesc->natts - 4;
 	CheckColumnDefinitions(outdesc, feed, as_json);

@@ -26,6 +26,7 @@
 #include "base/spi.h"
 #include "read/net.h"
 #include "base/export.h"
+#include "base/result.h"
 
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -318,7 +319,7 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 												  ALLOCSET_DEFAULT_SIZES);
 
 	if (rsinfo->setResult == NULL)
-		InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+		MaterializeResult(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	outdesc = rsinfo->setDesc;
 	ndata = outdesc->natts - READ_META_COLUMNS;
 	CheckColumnDefinitions(outdesc, feed, as_json);

@@ -26,6 +26,7 @@
 #include "base/privilege.h"
 #include "base/spi.h"
 #include "base/export.h"
+#include "base/result.h"
 
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -210,7 +211,7 @@ medallion_as_of(PG_FUNCTION_ARGS)
 	CheckFeedNotBroken(&feed);
 	CheckVersionReachable(&feed, version, newest);
 
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	MaterializeResult(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	rel = table_open(relid, AccessShareLock);
 	desc = CreateTupleDescCopy(RelationGetDescr(rel));
 	table_close(rel, NoLock);
