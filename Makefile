@@ -10,7 +10,8 @@ OBJS = src/settings.o src/init.o src/retention.o \
        src/logical/decoder.o src/logical/slot.o src/logical/pull.o src/logical/puller.o src/logical/logical.o \
        src/feed/readers.o src/feed/schema_evolution.o src/feed/feed.o src/feed/event_trigger.o \
        src/read/net.o src/read/read.o src/read/consumer.o src/read/timetravel.o \
-       src/merge/merge_spec.o src/merge/merge_exec.o src/merge/merge_sql.o src/merge/merge_place.o
+       src/merge/merge_spec.o src/merge/merge_exec.o src/merge/merge_sql.o src/merge/merge_place.o \
+       src/flow/run_log.o src/flow/flow.o
 # Shipped scripts never change; the current version's install script is built from extension/topics.
 DATA = extension/pg_medallion--0.1.0.sql extension/pg_medallion--0.1.0--0.2.0.sql \
        extension/pg_medallion--0.2.0--0.3.0.sql

@@ -26,14 +26,23 @@
 #include "base/xid.h"
 #include "base/export.h"
 
+#include "access/brin.h"
+#include "access/genam.h"
+#include "access/table.h"
 #include "access/transam.h"
 #include "catalog/partition.h"
+#include "catalog/pg_am.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(medallion_ensure_partitions);
@@ -219,4 +228,119 @@ medallion_ensure_partitions(PG_FUNCTION_ARGS)
 {
 	EnsureNextPartitions(CurrentFullXid());
 	PG_RETURN_VOID();
+}
+
+/*
+ * Where the summarising of each change partition's BRIN index stopped, per
+ * process (the resident ticker's): ranges below next_block are summarised.
+ */
+typedef struct SummarizedUpTo
+{
+	Oid			index;
+	BlockNumber next_block;
+} SummarizedUpTo;
+
+static List *summarized = NIL;	/* of SummarizedUpTo *, in TopMemoryContext */
+
+/* SummarizedEntry returns the memo of an index, adding one at block 0. */
+static SummarizedUpTo *
+SummarizedEntry(Oid index)
+{
+	ListCell   *lc;
+	SummarizedUpTo *entry;
+	MemoryContext old;
+
+	foreach(lc, summarized)
+		if (((SummarizedUpTo *) lfirst(lc))->index == index)
+			return lfirst(lc);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	entry = palloc0(sizeof(SummarizedUpTo));
+	entry->index = index;
+	summarized = lappend(summarized, entry);
+	MemoryContextSwitchTo(old);
+	return entry;
+}
+
+/* SummarizePartition summarises the filled block ranges of one partition's BRIN indexes; skips it if busy. */
+static void
+SummarizePartition(Oid partition)
+{
+	Relation	heap;
+	List	   *indexes;
+	ListCell   *lc;
+	BlockNumber nblocks;
+
+	/* What brin_summarize_range takes: never wait for DDL or retention. */
+	if (!ConditionalLockRelationOid(partition, ShareUpdateExclusiveLock))
+		return;
+	heap = table_open(partition, NoLock);
+	nblocks = RelationGetNumberOfBlocks(heap);
+	indexes = RelationGetIndexList(heap);
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), ShareUpdateExclusiveLock);
+		SummarizedUpTo *entry;
+		BlockNumber ppr;
+
+		if (index->rd_rel->relam != BRIN_AM_OID)
+		{
+			index_close(index, ShareUpdateExclusiveLock);
+			continue;
+		}
+		ppr = BrinGetPagesPerRange(index);
+		entry = SummarizedEntry(RelationGetRelid(index));
+		if (entry->next_block > nblocks)
+			entry->next_block = 0;	/* a new relfilenode (TRUNCATE): start over */
+		/* Only ranges writers have left: the last one still filling stays unsummarised (free to insert into). */
+		while (entry->next_block + ppr <= nblocks && nblocks - entry->next_block > ppr)
+		{
+			(void) DirectFunctionCall2(brin_summarize_range, ObjectIdGetDatum(RelationGetRelid(index)),
+									   Int64GetDatum((int64) entry->next_block));
+			entry->next_block += ppr;
+		}
+		index_close(index, ShareUpdateExclusiveLock);
+	}
+	table_close(heap, NoLock);
+}
+
+/*
+ * SummarizeFilledRanges summarises the block ranges of every feed's newest
+ * change partition that writers have filled, so a read of a small version
+ * range skips them (BRIN leaves new ranges unsummarised until a VACUUM).
+ * Run by the resident ticker in a transaction of its own, at most about
+ * once a second; busy partitions wait for the next time.
+ */
+void
+SummarizeFilledRanges(void)
+{
+	List	   *feed_ids = NIL;
+	ListCell   *lc;
+	int			spi_nest;
+	uint64		i;
+	int64		next_xid = CurrentFullXid();
+	MemoryContext outer = CurrentMemoryContext;
+
+	spi_nest = SpiConnectPinned();
+	(void) SpiExecute("SELECT feed_id FROM medallion.feed", 0, NULL, NULL, true, 0, SPI_OK_SELECT);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+
+		feed_ids = lappend_int(feed_ids, DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+																	 SPI_tuptable->tupdesc, 1, &isnull)));
+		MemoryContextSwitchTo(spi);
+	}
+	SpiFinishPinned(spi_nest);
+	foreach(lc, feed_ids)
+	{
+		FeedRow		feed;
+		Oid			partition;
+
+		if (!LookupFeedById(lfirst_int(lc), &feed))
+			continue;
+		partition = ChangePartitionFor(&feed, next_xid, false);
+		if (OidIsValid(partition))
+			SummarizePartition(partition);
+	}
 }

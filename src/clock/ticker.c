@@ -17,10 +17,13 @@
 
 #include "clock/ticker.h"
 
+#include "base/objects.h"
+#include "capture/partition.h"
 #include "clock/tick.h"
 #include "settings.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -42,6 +45,9 @@
 PGDLLEXPORT void medallion_ticker_main(Datum main_arg);
 
 #define TICK_SERVICE_SHMEM_NAME "pg_medallion tick service"
+
+/* How often, at most, the ticker summarises change tables' filled BRIN ranges. */
+#define SUMMARIZE_INTERVAL_MS 1000
 
 /* What callers and the ticker share. */
 typedef struct TickService
@@ -180,6 +186,47 @@ RegisterTickerWorker(void)
 }
 
 /*
+ * SummarizeWhenDue summarises the change tables' filled BRIN ranges
+ * (SummarizeFilledRanges) when versions were closed since it last did and
+ * SUMMARIZE_INTERVAL_MS passed, in a transaction of its own, between ticks:
+ * small version ranges then read only the rows of their range.  A failure
+ * is logged and retried next time.
+ */
+static void
+SummarizeWhenDue(TimestampTz *summarized_at, int64 *summarized_version, int64 last_version)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (last_version == *summarized_version ||
+		!TimestampDifferenceExceeds(*summarized_at, now, SUMMARIZE_INTERVAL_MS))
+		return;
+	*summarized_at = now;
+	*summarized_version = last_version;
+	PG_TRY();
+	{
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (OidIsValid(get_namespace_oid(MEDALLION_SCHEMA, true)))
+			SummarizeFilledRanges();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG, (errmsg("pg_medallion ticker could not summarise change tables: %s", edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
  * medallion_ticker_main closes a version every tick_interval, and on request,
  * until shutdown.  A request counted before the tick's snapshot is taken is
  * served by that tick: `served` moves to the count read before ticking.
@@ -188,6 +235,9 @@ void
 medallion_ticker_main(Datum main_arg)
 {
 	TimestampTz last_tick = 0;
+	TimestampTz summarized_at = 0;
+	int64		summarized_version = -1;
+	int64		last_version = -1;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -205,7 +255,8 @@ medallion_ticker_main(Datum main_arg)
 
 	for (;;)
 	{
-		long		timeout = medallion_tick_interval_ms > 0 ? medallion_tick_interval_ms : 60000;
+		long		timeout = Min(medallion_tick_interval_ms > 0 ? medallion_tick_interval_ms : 60000,
+								  SUMMARIZE_INTERVAL_MS);
 		uint64		asked = 0;
 		bool		pending;
 		bool		due;
@@ -231,7 +282,10 @@ medallion_ticker_main(Datum main_arg)
 		due = medallion_tick_interval_ms > 0 &&
 			TimestampDifferenceExceeds(last_tick, GetCurrentTimestamp(), medallion_tick_interval_ms);
 		if (!pending && !due)
+		{
+			SummarizeWhenDue(&summarized_at, &summarized_version, last_version);
 			continue;
+		}
 		{
 			int64		version = 0;
 			char		message[256];
@@ -240,6 +294,8 @@ medallion_ticker_main(Datum main_arg)
 			message[0] = '\0';
 			ok = TickOnce(&version, message, sizeof(message));
 			last_tick = GetCurrentTimestamp();
+			if (ok)
+				last_version = version;
 			if (!ok && due)
 				ereport(LOG,
 						(errmsg("pg_medallion ticker could not close a version: %s", message)));
@@ -254,6 +310,7 @@ medallion_ticker_main(Datum main_arg)
 				ConditionVariableBroadcast(&tick_service->served_cv);
 			}
 		}
+		SummarizeWhenDue(&summarized_at, &summarized_version, last_version);
 		pgstat_report_stat(true);
 	}
 }

@@ -313,7 +313,7 @@ medallion_enable_feed(PG_FUNCTION_ARGS)
 					 "CREATE TABLE %s (%s, _xid bigint NOT NULL, _seq bigint NOT NULL, "
 					 "_change_type medallion.change_type NOT NULL, _role oid NOT NULL, _app integer NOT NULL) "
 					 "PARTITION BY RANGE (_xid);\n"
-					 "CREATE INDEX ON %s USING brin (_xid);\n"
+					 "CREATE INDEX ON %s USING brin (_xid) WITH (pages_per_range = " CppAsString2(CHANGE_BRIN_PAGES_PER_RANGE) ");\n"
 					 "COMMENT ON TABLE %s IS %s;\n"
 					 "INSERT INTO medallion.feed (source, change_table, reader, mode, enabled_xid, partition_span, "
 					 "enabled_lsn) VALUES (%u, %s::regclass, %s, %s, " INT64_FORMAT ", %d, '%X/%X');\n",

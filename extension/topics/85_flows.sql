@@ -1,0 +1,343 @@
+-- Flows (src/flow/): a silver pipeline as one declaration and one scheduled call.  A flow consumes its
+-- source's feed through its own consumer, transforms the batch, checks its expectations, merges into
+-- its target and records the run, in one transaction, as the flow's owner whoever runs it.
+
+CREATE TABLE medallion.flow (
+	flow_id					serial PRIMARY KEY,
+	name					text NOT NULL UNIQUE,
+	owner					regrole NOT NULL,
+	source					regclass NOT NULL,
+	target					regclass NOT NULL,
+	consumer				text NOT NULL UNIQUE,
+	keys					text[] NOT NULL,
+	sequence_by				text[] NOT NULL,
+	transform				text,
+	scd_type				integer NOT NULL,
+	delete_when				text,
+	truncate_when			text,
+	columns					text[],
+	except_columns			text[],
+	ignore_null_updates		boolean NOT NULL,
+	track_history_columns	text[],
+	max_versions_per_run	integer,
+	on_schema_change		text NOT NULL,
+	paused					boolean NOT NULL DEFAULT false,
+	batch_table				regclass NOT NULL,
+	output_table			regclass NOT NULL,
+	quarantine_table		regclass NOT NULL,
+	definition_hash			text NOT NULL,
+	created_at				timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	altered_at				timestamptz
+);
+REVOKE ALL ON TABLE medallion.flow FROM PUBLIC;
+REVOKE ALL ON SEQUENCE medallion.flow_flow_id_seq FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('medallion.flow', '');
+SELECT pg_catalog.pg_extension_config_dump('medallion.flow_flow_id_seq', '');
+COMMENT ON TABLE medallion.flow IS
+	'Flows: source feed, transform, expectations and merge options of each; read medallion.flows';
+COMMENT ON SEQUENCE medallion.flow_flow_id_seq IS 'Ids of medallion.flow';
+COMMENT ON COLUMN medallion.flow.owner IS 'The role every run of the flow runs as, whoever calls run_flow';
+COMMENT ON COLUMN medallion.flow.consumer IS 'The consumer on the source''s feed whose watermark the runs advance';
+COMMENT ON COLUMN medallion.flow.transform IS 'One SELECT over the relation batch (the typed changes of a run), or NULL';
+COMMENT ON COLUMN medallion.flow.batch_table IS 'Staging of a run''s changes (owned by the flow''s owner)';
+COMMENT ON COLUMN medallion.flow.output_table IS 'Staging of a run''s transformed rows (owned by the flow''s owner)';
+COMMENT ON COLUMN medallion.flow.quarantine_table IS
+	'Rows the transform or a quarantine expectation refused, kept for replay_quarantine (owned by the flow''s owner)';
+COMMENT ON COLUMN medallion.flow.definition_hash IS
+	'md5 of the definition and the expectations: the code version that produced the output';
+
+CREATE TABLE medallion.expectation (
+	flow_id		integer NOT NULL REFERENCES medallion.flow ON DELETE CASCADE,
+	name		text NOT NULL,
+	predicate	text NOT NULL,
+	action		text NOT NULL CHECK (action IN ('warn', 'drop', 'quarantine', 'fail')),
+	PRIMARY KEY (flow_id, name)
+);
+REVOKE ALL ON TABLE medallion.expectation FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('medallion.expectation', '');
+COMMENT ON TABLE medallion.expectation IS
+	'Expectations of flows: a predicate every transformed row must satisfy, and what a violation does';
+
+CREATE SEQUENCE medallion.flow_run_id_seq;
+REVOKE ALL ON SEQUENCE medallion.flow_run_id_seq FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('medallion.flow_run_id_seq', '');
+COMMENT ON SEQUENCE medallion.flow_run_id_seq IS 'Run ids of flows';
+
+CREATE TABLE medallion.flow_run (
+	run_id				bigint PRIMARY KEY,
+	flow_id				integer NOT NULL,
+	flow				text NOT NULL,
+	owner				regrole NOT NULL,
+	started_at			timestamptz NOT NULL,
+	finished_at			timestamptz NOT NULL,
+	status				text NOT NULL CHECK (status IN ('succeeded', 'failed')),
+	from_version		bigint,
+	to_version			bigint,
+	rows_in				bigint,
+	rows_out			bigint,
+	inserted			bigint,
+	updated				bigint,
+	deleted				bigint,
+	unchanged			bigint,
+	stale				bigint,
+	rejected			bigint,
+	dropped				bigint,
+	quarantined			bigint,
+	warned				bigint,
+	expectations		jsonb,
+	sqlstate			text,
+	message				text,
+	run_by				text NOT NULL,
+	application_name	text,
+	definition_hash		text NOT NULL
+);
+CREATE INDEX ON medallion.flow_run (flow_id, run_id);
+REVOKE ALL ON TABLE medallion.flow_run FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('medallion.flow_run', '');
+COMMENT ON TABLE medallion.flow_run IS
+	'Every run of every flow, failed ones too (written in a transaction of their own); read medallion.runs';
+
+CREATE FUNCTION medallion.create_flow(name text, source regclass, target regclass, keys text[],
+									  sequence_by text[] DEFAULT '{_commit_version,_change_seq}',
+									  transform text DEFAULT NULL, scd_type integer DEFAULT 1,
+									  delete_when text DEFAULT NULL, truncate_when text DEFAULT NULL,
+									  columns text[] DEFAULT NULL, except_columns text[] DEFAULT NULL,
+									  ignore_null_updates boolean DEFAULT false,
+									  track_history_columns text[] DEFAULT NULL,
+									  max_versions_per_run integer DEFAULT NULL, start text DEFAULT 'snapshot',
+									  on_schema_change text DEFAULT 'fail')
+RETURNS integer
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_create_flow';
+COMMENT ON FUNCTION medallion.create_flow(text, regclass, regclass, text[], text[], text, integer, text, text,
+										  text[], text[], boolean, text[], integer, text, text) IS
+	'Declares a flow from a fed source into a target (a consumer, a transform, the merge options); returns its id';
+
+CREATE FUNCTION medallion.drop_flow(name text)
+RETURNS void
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_drop_flow';
+COMMENT ON FUNCTION medallion.drop_flow(text) IS
+	'Removes a flow, its consumer, expectations and staging; its runs stay in medallion.runs';
+
+CREATE FUNCTION medallion.add_expectation(flow text, name text, predicate text, action text DEFAULT 'warn')
+RETURNS void
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_add_expectation';
+COMMENT ON FUNCTION medallion.add_expectation(text, text, text, text) IS
+	'Adds an expectation to a flow: rows for which predicate is not true are warned, dropped, quarantined or fail the run';
+
+CREATE FUNCTION medallion.drop_expectation(flow text, name text)
+RETURNS void
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_drop_expectation';
+COMMENT ON FUNCTION medallion.drop_expectation(text, text) IS 'Removes an expectation from a flow';
+
+CREATE FUNCTION medallion.pause_flow(name text, paused boolean DEFAULT true)
+RETURNS void
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_pause_flow';
+COMMENT ON FUNCTION medallion.pause_flow(text, boolean) IS
+	'Pauses a flow (its runs do nothing and say so) or, with paused => false, resumes it';
+
+CREATE FUNCTION medallion.run_flow(name text, nowait boolean DEFAULT false)
+RETURNS TABLE(run_id bigint, from_version bigint, to_version bigint, rows_in bigint, rows_out bigint,
+			  inserted bigint, updated bigint, deleted bigint, unchanged bigint, stale bigint, rejected bigint,
+			  dropped bigint, quarantined bigint, warned bigint, status text, duration interval)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_run_flow';
+COMMENT ON FUNCTION medallion.run_flow(text, boolean) IS
+	'Runs a flow once, in the caller''s transaction: consume, transform, check, merge, advance, record';
+
+CREATE FUNCTION medallion._flow_run(flow jsonb, expectations jsonb, run_id bigint, replay text)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	batch_t text := flow->>'batch_table';
+	out_t text := flow->>'output_table';
+	quarantine_t text := flow->>'quarantine_table';
+	transform text := flow->>'transform';
+	rows_in bigint;
+	rows_out bigint := 0;
+	transform_errors bigint := 0;
+	n bigint;
+	r record;
+	e record;
+	m record;
+	counts jsonb := '{}';
+	dropped bigint := 0;
+	quarantined bigint := 0;
+	warned bigint := 0;
+	merged_in bigint;
+	preimages bigint := 0;
+	merged bigint;
+	transformed_sql text;
+	writes text := '';
+BEGIN
+	EXECUTE format('TRUNCATE %s, %s', batch_t, out_t);
+	IF replay IS NULL THEN
+		EXECUTE format('INSERT INTO %s SELECT * FROM %s(%L::text, %s::integer)', batch_t, flow->>'reader', flow->>'consumer',
+					   coalesce(flow->>'max_versions_per_run', 'NULL'));
+		GET DIAGNOSTICS rows_in = ROW_COUNT;
+	ELSE
+		-- A replay: the quarantined rows that match, out of the quarantine; rows the transform refused go
+		-- through it again, rows an expectation refused are checked again.  The merge's sequence guard
+		-- keeps an old row from overwriting a newer one.
+		EXECUTE format('WITH r AS (DELETE FROM %s AS q WHERE NOT q.transformed AND (%s) RETURNING q.record) '
+					   'INSERT INTO %s SELECT (pg_catalog.jsonb_populate_record(NULL::%s, r.record)).* FROM r',
+					   quarantine_t, replay, batch_t, batch_t);
+		GET DIAGNOSTICS rows_in = ROW_COUNT;
+		EXECUTE format('WITH r AS (DELETE FROM %s AS q WHERE q.transformed AND (%s) RETURNING q.record) '
+					   'INSERT INTO %s SELECT (pg_catalog.jsonb_populate_record(NULL::%s, r.record)).* FROM r',
+					   quarantine_t, replay, out_t, out_t);
+		GET DIAGNOSTICS n = ROW_COUNT;
+		rows_in := rows_in + n;
+		rows_out := n;
+	END IF;
+
+	-- The transform over the whole batch; a data error (class 22: a bad cast, malformed JSON) isolates
+	-- the rows that raise it, one subtransaction each, and quarantines them.  Other errors fail the run.
+	transformed_sql := CASE WHEN transform IS NULL THEN format('SELECT * FROM %s', batch_t)
+		ELSE format('WITH batch AS (SELECT * FROM %s) SELECT * FROM (%s) AS t', batch_t, transform) END;
+	BEGIN
+		EXECUTE format('INSERT INTO %s SELECT * FROM (%s) AS s', out_t, transformed_sql);
+		GET DIAGNOSTICS n = ROW_COUNT;
+		rows_out := rows_out + n;
+	EXCEPTION WHEN data_exception THEN
+		FOR r IN EXECUTE format('SELECT b.ctid AS row, to_jsonb(b) AS record, b._commit_version AS version FROM %s AS b',
+								batch_t) LOOP
+			BEGIN
+				EXECUTE format('INSERT INTO %s SELECT * FROM (WITH batch AS (SELECT * FROM %s WHERE ctid OPERATOR(pg_catalog.=) $1) '
+							   'SELECT * FROM (%s) AS t) AS s', out_t, batch_t, transform) USING r.row;
+				GET DIAGNOSTICS n = ROW_COUNT;
+				rows_out := rows_out + n;
+			EXCEPTION WHEN data_exception THEN
+				EXECUTE format('INSERT INTO %s (run_id, rule, source_version, error, record, transformed) '
+							   'VALUES ($1, $2, $3, $4, $5, false)', quarantine_t)
+					USING run_id, 'transform', r.version, SQLSTATE || ': ' || SQLERRM, r.record;
+				transform_errors := transform_errors + 1;
+			END;
+		END LOOP;
+	END;
+
+	-- Expectations, the strictest first: a row is counted by the first one it violates.  They judge
+	-- the rows that write values: a feed's deletes, pre-images and truncates pass.
+	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = out_t::regclass AND attname = '_change_type' AND NOT attisdropped) THEN
+		writes := ' AND batch._change_type::text NOT IN (''delete'', ''update_preimage'', ''truncate'')';
+	END IF;
+	FOR e IN SELECT x.name, x.predicate, x.action
+			 FROM jsonb_to_recordset(expectations) AS x(name text, predicate text, action text)
+			 ORDER BY CASE x.action WHEN 'fail' THEN 0 WHEN 'quarantine' THEN 1 WHEN 'drop' THEN 2 ELSE 3 END, x.name LOOP
+		IF e.action = 'fail' THEN
+			EXECUTE format('SELECT count(*) FROM %s AS batch WHERE NOT coalesce((%s), false)%s', out_t, e.predicate, writes) INTO n;
+			IF n > 0 THEN
+				RAISE EXCEPTION 'expectation "%" of flow "%" failed for % row(s)', e.name, flow->>'name', n
+					USING ERRCODE = 'check_violation',
+						  HINT = 'Nothing was merged and the watermark did not move. Fix the source rows or the expectation, then run the flow again.';
+			END IF;
+		ELSIF e.action = 'quarantine' THEN
+			EXECUTE format('WITH bad AS (DELETE FROM %s AS batch WHERE NOT coalesce((%s), false)%s RETURNING batch.*) '
+						   'INSERT INTO %s (run_id, rule, source_version, error, record, transformed) '
+						   'SELECT $1, $2, (to_jsonb(bad)->>''_commit_version'')::bigint, NULL, to_jsonb(bad), true FROM bad',
+						   out_t, e.predicate, writes, quarantine_t) USING run_id, e.name;
+			GET DIAGNOSTICS n = ROW_COUNT;
+			quarantined := quarantined + n;
+		ELSIF e.action = 'drop' THEN
+			EXECUTE format('DELETE FROM %s AS batch WHERE NOT coalesce((%s), false)%s', out_t, e.predicate, writes);
+			GET DIAGNOSTICS n = ROW_COUNT;
+			dropped := dropped + n;
+		ELSE
+			EXECUTE format('SELECT count(*) FROM %s AS batch WHERE NOT coalesce((%s), false)%s', out_t, e.predicate, writes) INTO n;
+			warned := warned + n;
+		END IF;
+		counts := counts || jsonb_build_object(e.name, n);
+	END LOOP;
+
+	EXECUTE format('SELECT count(*) FROM %s', out_t) INTO merged_in;
+	IF to_regclass(out_t) IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute
+		WHERE attrelid = out_t::regclass AND attname = '_change_type' AND NOT attisdropped) THEN
+		EXECUTE format('SELECT count(*) FROM %s WHERE _change_type::text = ''update_preimage''', out_t) INTO preimages;
+	END IF;
+	SELECT * INTO m FROM medallion.apply_changes((flow->>'target')::oid::regclass, out_t,
+		ARRAY(SELECT jsonb_array_elements_text(flow->'keys')),
+		ARRAY(SELECT jsonb_array_elements_text(flow->'sequence_by')),
+		flow->>'delete_when', flow->>'truncate_when',
+		CASE WHEN jsonb_typeof(flow->'columns') = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(flow->'columns')) END,
+		CASE WHEN jsonb_typeof(flow->'except_columns') = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(flow->'except_columns')) END,
+		(flow->>'ignore_null_updates')::boolean, (flow->>'scd_type')::integer,
+		CASE WHEN jsonb_typeof(flow->'track_history_columns') = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(flow->'track_history_columns')) END);
+
+	-- The counts reconcile, or the run fails: every transformed row is dropped, quarantined or merged,
+	-- and every merged row is counted by the merge once, but pre-images it pairs with their post-image.
+	merged := m.inserted + m.updated + m.deleted + m.unchanged + m.stale_skipped + m.rejected;
+	IF rows_out <> dropped + quarantined + merged_in OR merged > merged_in OR merged_in - merged > preimages THEN
+		RAISE EXCEPTION 'the counts of a run of flow "%" do not reconcile', flow->>'name'
+			USING ERRCODE = 'internal_error',
+				  DETAIL = format('rows out %s, dropped %s, quarantined %s, merged in %s, merge counted %s, pre-images %s',
+								  rows_out, dropped, quarantined, merged_in, merged, preimages);
+	END IF;
+	EXECUTE format('TRUNCATE %s, %s', batch_t, out_t);
+	RETURN jsonb_build_object('rows_in', rows_in, 'rows_out', rows_out, 'inserted', m.inserted,
+		'updated', m.updated, 'deleted', m.deleted, 'unchanged', m.unchanged, 'stale', m.stale_skipped,
+		'rejected', m.rejected, 'dropped', dropped, 'quarantined', quarantined + transform_errors,
+		'warned', warned, 'expectations', counts);
+END
+$$;
+REVOKE ALL ON FUNCTION medallion._flow_run(jsonb, jsonb, bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION medallion._flow_run(jsonb, jsonb, bigint, text) IS
+	'Internal: the work of one run (or replay), run by run_flow and replay_quarantine as the flow''s owner';
+
+CREATE FUNCTION medallion.replay_quarantine(flow text, "where" text DEFAULT NULL)
+RETURNS TABLE(run_id bigint, from_version bigint, to_version bigint, rows_in bigint, rows_out bigint,
+			  inserted bigint, updated bigint, deleted bigint, unchanged bigint, stale bigint, rejected bigint,
+			  dropped bigint, quarantined bigint, warned bigint, status text, duration interval)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_replay_quarantine';
+COMMENT ON FUNCTION medallion.replay_quarantine(text, text) IS
+	'Runs a flow''s quarantined rows (those matching "where", a condition over the quarantine) through its current transform, expectations and merge';
+
+CREATE FUNCTION medallion.flow_quarantine(flow text)
+RETURNS TABLE(run_id bigint, rule text, source_version bigint, error text, record jsonb, transformed boolean,
+			  quarantined_at timestamptz)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_flow_quarantine';
+COMMENT ON FUNCTION medallion.flow_quarantine(text) IS
+	'The rows a flow quarantined, for roles that may read its source';
+
+CREATE FUNCTION medallion.schedule_flow(name text, schedule text)
+RETURNS bigint
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_schedule_flow';
+COMMENT ON FUNCTION medallion.schedule_flow(text, text) IS
+	'Runs a flow on a pg_cron schedule (cron syntax or ''N seconds''); returns the cron job id';
+
+CREATE FUNCTION medallion.unschedule_flow(name text)
+RETURNS boolean
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_unschedule_flow';
+COMMENT ON FUNCTION medallion.unschedule_flow(text) IS 'Removes a flow''s pg_cron job; false if it had none';
+
+CREATE VIEW medallion.flows AS
+SELECT f.name, f.owner, f.source, f.target, f.consumer, f.keys, f.sequence_by, f.transform, f.scd_type,
+	   f.max_versions_per_run, f.on_schema_change, f.paused, f.definition_hash, f.created_at, f.altered_at,
+	   (SELECT pg_catalog.count(*) FROM medallion.expectation e WHERE e.flow_id OPERATOR(pg_catalog.=) f.flow_id) AS expectations,
+	   r.run_id AS last_run_id, r.status AS last_status, r.finished_at AS last_run_at
+FROM medallion.flow f
+LEFT JOIN LATERAL (SELECT * FROM medallion.flow_run x WHERE x.flow_id OPERATOR(pg_catalog.=) f.flow_id
+				   ORDER BY x.run_id DESC LIMIT 1) r ON true
+WHERE pg_catalog.pg_has_role(f.owner, 'MEMBER');
+GRANT SELECT ON medallion.flows TO PUBLIC;
+COMMENT ON VIEW medallion.flows IS 'The flows whose owner the current role is a member of, with their last run';
+
+CREATE VIEW medallion.runs AS
+SELECT r.run_id, r.flow, r.owner, r.started_at, r.finished_at, r.finished_at OPERATOR(pg_catalog.-) r.started_at AS duration,
+	   r.status, r.from_version, r.to_version, r.rows_in, r.rows_out, r.inserted, r.updated, r.deleted,
+	   r.unchanged, r.stale, r.rejected, r.dropped, r.quarantined, r.warned, r.expectations, r.sqlstate,
+	   r.message, r.run_by, r.application_name, r.definition_hash
+FROM medallion.flow_run r
+WHERE pg_catalog.pg_has_role(r.owner, 'MEMBER');
+GRANT SELECT ON medallion.runs TO PUBLIC;
+COMMENT ON VIEW medallion.runs IS
+	'Runs of the flows whose owner the current role is a member of: counts, versions, errors, definition hash';

@@ -1,0 +1,875 @@
+/*-------------------------------------------------------------------------
+ *
+ * flow.c
+ *	  Flows: create_flow, drop_flow, expectations, pause, run_flow, the
+ *	  quarantine and pg_cron scheduling.
+ *
+ * A flow belongs to the role that created it and every run runs as that
+ * owner, whoever calls run_flow (a pg_cron job of a superuser, say): only
+ * members of the owner role may run, change or drop it, and the owner's
+ * transform and expectations run as the owner in a security-restricted
+ * operation with search_path pinned -- never as the caller, never elevated.
+ * The catalog (medallion.flow, expectation, flow_run) is written as the
+ * extension owner.  A run is one transaction with the caller's: consume,
+ * transform, check, merge, advance, record (medallion._flow_run does the
+ * work); runs of one flow serialise on an advisory lock (FLOW_LOCKTAG), and
+ * a failed run is recorded in a transaction of its own (run_log.c) before
+ * its error reaches the caller.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "base/catalog.h"
+#include "base/export.h"
+#include "base/objects.h"
+#include "base/privilege.h"
+#include "base/result.h"
+#include "base/spi.h"
+#include "flow/run_log.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "parser/parse_func.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(medallion_create_flow);
+PG_FUNCTION_INFO_V1(medallion_drop_flow);
+PG_FUNCTION_INFO_V1(medallion_add_expectation);
+PG_FUNCTION_INFO_V1(medallion_drop_expectation);
+PG_FUNCTION_INFO_V1(medallion_pause_flow);
+PG_FUNCTION_INFO_V1(medallion_run_flow);
+PG_FUNCTION_INFO_V1(medallion_replay_quarantine);
+PG_FUNCTION_INFO_V1(medallion_flow_quarantine);
+PG_FUNCTION_INFO_V1(medallion_schedule_flow);
+PG_FUNCTION_INFO_V1(medallion_unschedule_flow);
+
+/* The fourth field of the advisory locktag that serialises runs of one flow ("MF"). */
+#define FLOW_LOCKTAG 0x4D46
+#define FLOW_NAME_MAX 48
+#define RUN_FLOW_COLUMNS 16
+
+/* One row of medallion.flow, as the C code needs it. */
+typedef struct FlowRow
+{
+	int32		flow_id;
+	char	   *name;
+	Oid			owner;
+	Oid			source;
+	Oid			target;
+	char	   *consumer;
+	bool		paused;
+	Oid			quarantine_table;
+	char	   *definition;		/* jsonb text: the row, the reader, for medallion._flow_run */
+	char	   *expectations;	/* jsonb text: [{name, predicate, action}] */
+	char	   *definition_hash;
+} FlowRow;
+
+/* TextArg returns a text argument as a C string, or errors naming it when NULL. */
+static char *
+TextArg(FunctionCallInfo fcinfo, int n, const char *what)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", what),
+				 errhint("Pass a value for %s.", what)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+/* LoadFlow fills *flow by name (read as the extension owner); false if there is none. */
+static bool
+LoadFlow(const char *name, FlowRow *flow)
+{
+	OwnerSwitch as_owner;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(name)};
+	bool		found = false;
+	MemoryContext outer = CurrentMemoryContext;
+
+	BeginAsOwner(&as_owner);
+	SpiConnect();
+	if (SpiExecute("SELECT f.flow_id, f.name, f.owner::oid, f.source::oid, f.target::oid, f.consumer, f.paused, "
+				   "  f.quarantine_table::oid, "
+				   "  (pg_catalog.to_jsonb(f) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
+				   "     'reader', fd.reader, 'batch_table', f.batch_table::pg_catalog.text, "
+				   "     'output_table', f.output_table::pg_catalog.text, "
+				   "     'quarantine_table', f.quarantine_table::pg_catalog.text, "
+				   "     'target', f.target::oid))::pg_catalog.text, "
+				   "  (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+				   "     'name', e.name, 'predicate', e.predicate, 'action', e.action) ORDER BY e.name), '[]')"
+				   "   FROM medallion.expectation e WHERE e.flow_id OPERATOR(pg_catalog.=) f.flow_id)::pg_catalog.text, "
+				   "  f.definition_hash "
+				   "FROM medallion.flow f LEFT JOIN medallion.feed fd ON fd.source OPERATOR(pg_catalog.=) f.source "
+				   "WHERE f.name OPERATOR(pg_catalog.=) $1",
+				   1, argtypes, args, false, 1, SPI_OK_SELECT) == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MemoryContext spi = MemoryContextSwitchTo(outer);
+
+		flow->flow_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		flow->name = SPI_getvalue(tup, desc, 2);
+		flow->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+		flow->source = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
+		flow->target = DatumGetObjectId(SPI_getbinval(tup, desc, 5, &isnull));
+		flow->consumer = SPI_getvalue(tup, desc, 6);
+		flow->paused = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+		flow->quarantine_table = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
+		flow->definition = SPI_getvalue(tup, desc, 9);
+		flow->expectations = SPI_getvalue(tup, desc, 10);
+		flow->definition_hash = SPI_getvalue(tup, desc, 11);
+		MemoryContextSwitchTo(spi);
+		found = true;
+	}
+	SPI_finish();
+	EndAsRole(&as_owner);
+	return found;
+}
+
+/* FlowByName loads a flow the caller may act on (a member of its owner), or errors. */
+static void
+FlowByName(FunctionCallInfo fcinfo, int arg, FlowRow *flow, const char *action)
+{
+	char	   *name = TextArg(fcinfo, arg, "name");
+
+	if (!LoadFlow(name, flow))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("flow \"%s\" does not exist", name),
+				 errhint("See medallion.flows for the flows you may use.")));
+	if (!is_member_of_role(GetUserId(), flow->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s flow \"%s\"", action, name),
+				 errdetail("Flow \"%s\" belongs to role %s; its runs run as that role.", name,
+						   GetUserNameFromId(flow->owner, false)),
+				 errhint("Act as a member of role %s.", GetUserNameFromId(flow->owner, false))));
+}
+
+/* RehashFlow recomputes a flow's definition hash from its row and expectations (as the extension owner). */
+static void
+RehashFlow(int32 flow_id, bool altered)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum(flow_id)};
+
+	RunAsOwner(psprintf("UPDATE medallion.flow f SET %s definition_hash = pg_catalog.md5(("
+						"  pg_catalog.to_jsonb(f) OPERATOR(pg_catalog.-) "
+						"    '{flow_id,name,owner,paused,definition_hash,created_at,altered_at,batch_table,output_table,quarantine_table}'::pg_catalog.text[] "
+						"  OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('expectations', "
+						"    (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(e.name, e.predicate, e.action) ORDER BY e.name) "
+						"     FROM medallion.expectation e WHERE e.flow_id OPERATOR(pg_catalog.=) f.flow_id)))::pg_catalog.text) "
+						"WHERE f.flow_id OPERATOR(pg_catalog.=) $1",
+						altered ? "altered_at = pg_catalog.now()," : ""),
+			   1, argtypes, args, SPI_OK_UPDATE);
+}
+
+/* ColumnsOfQuery returns "name type, ..." of what a query returns, planned as the current role with search_path pinned. */
+static char *
+ColumnsOfQuery(const char *query)
+{
+	int			spi_nest = SpiConnectPinned();
+	SPIPlanPtr	plan = SPI_prepare(query, 0, NULL);
+	List	   *sources;
+	CachedPlanSource *ps;
+	TupleDesc	desc;
+	StringInfoData buf;
+	MemoryContext outer;
+	int			i;
+	char	   *result;
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare: %s", query);
+	sources = SPI_plan_get_plan_sources(plan);
+	ps = linitial(sources);
+	if (list_length(sources) != 1 || ps->commandTag != CMDTAG_SELECT || ps->resultDesc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("a flow's transform must be one SELECT"),
+				 errhint("Write one query over the relation batch, e.g. SELECT id, amount::numeric FROM batch.")));
+	desc = ps->resultDesc;
+	initStringInfo(&buf);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (a->attisdropped)
+			continue;
+		appendStringInfo(&buf, "%s%s %s", buf.len ? ", " : "", quote_identifier(NameStr(a->attname)),
+						 format_type_extended(a->atttypid, a->atttypmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
+	}
+	outer = MemoryContextSwitchTo(TopTransactionContext);
+	result = pstrdup(buf.data);
+	MemoryContextSwitchTo(outer);
+	SpiFinishPinned(spi_nest);
+	return result;
+}
+
+/* CheckFlowName errors unless a flow name is usable: not empty, not too long, not taken. */
+static void
+CheckFlowName(const char *name)
+{
+	FlowRow		other;
+
+	if (name[0] == '\0' || strlen(name) > FLOW_NAME_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a flow name must have 1 to %d characters", FLOW_NAME_MAX),
+				 errhint("Name the flow after its target, e.g. 'silver_orders'.")));
+	if (LoadFlow(name, &other))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("flow \"%s\" already exists", name),
+				 errhint("Choose another name, or drop_flow('%s') first.", name)));
+}
+
+/* ArrayArgSql renders a text[] argument as a SQL literal, or NULL. */
+static char *
+ArrayArgSql(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_ARGISNULL(n))
+		return "NULL";
+	return quote_literal_cstr(OidOutputFunctionCall(F_ARRAY_OUT, PG_GETARG_DATUM(n)));
+}
+
+/* TextArgSql renders a text argument as a SQL literal, or NULL. */
+static char *
+TextArgSql(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? "NULL" : quote_literal_cstr(text_to_cstring(PG_GETARG_TEXT_PP(n)));
+}
+
+/*
+ * medallion_create_flow declares a flow: its consumer on the source's feed
+ * (created as the caller, start as given), its staging tables (owned by the
+ * caller) and its row.  The transform and the merge options are checked
+ * before anything is created: the transform is planned as the caller, the
+ * merge is checked by merge_statements as the caller.  Returns the flow id.
+ */
+Datum
+medallion_create_flow(PG_FUNCTION_ARGS)
+{
+	char	   *name = TextArg(fcinfo, 0, "name");
+	Oid			source,
+				target;
+	char	   *transform = PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5));
+	int32		scd_type = PG_ARGISNULL(6) ? 1 : PG_GETARG_INT32(6);
+	int32		max_versions = PG_ARGISNULL(13) ? 0 : PG_GETARG_INT32(13);
+	char	   *start = PG_ARGISNULL(14) ? "snapshot" : text_to_cstring(PG_GETARG_TEXT_PP(14));
+	char	   *on_schema_change = PG_ARGISNULL(15) ? "fail" : text_to_cstring(PG_GETARG_TEXT_PP(15));
+	FeedRow		feed;
+	char	   *owner = GetUserNameFromId(GetUserId(), false);
+	char	   *reader;
+	char	   *batch_columns;
+	char	   *out_columns;
+	char	   *batch_t,
+			   *out_t,
+			   *quarantine_t;
+	char	   *consumer;
+	int64		flow_id;
+	int			spi_nest;
+	StringInfoData sql;
+
+	CheckFlowName(name);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source, target and keys must not be NULL"),
+				 errhint("A flow merges a fed source into a target by its keys.")));
+	source = PG_GETARG_OID(1);
+	target = PG_GETARG_OID(2);
+	if (get_rel_name(source) == NULL || get_rel_name(target) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the source or the target of flow \"%s\" does not exist", name),
+				 errhint("Pass existing tables.")));
+	if (!LookupFeedBySource(source, &feed))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s has no change feed", RelationDisplayName(source)),
+				 errhint("SELECT medallion.enable_feed('%s'); first.", RelationDisplayName(source))));
+	if (source == target)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a flow cannot merge table %s into itself", RelationDisplayName(source)),
+				 errhint("Pass another table as the target.")));
+	if (max_versions < 0 || (!PG_ARGISNULL(13) && max_versions == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_versions_per_run must be positive"),
+				 errhint("Pass NULL to consume every version a run finds.")));
+	if (scd_type != 1 && scd_type != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("scd_type must be 1 or 2"),
+				 errhint("1 keeps the newest row per key, 2 keeps its history.")));
+	if (strcmp(on_schema_change, "fail") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("on_schema_change '%s' is not supported yet", on_schema_change),
+				 errhint("Use 'fail': a run after the source's columns changed fails, naming the change.")));
+	CheckSourceReadable(source);
+	if (pg_class_aclmask(target, GetUserId(), ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE, ACLMASK_ALL) !=
+		(ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to merge into %s", RelationDisplayName(target)),
+				 errdetail("A flow's runs merge as its owner, who needs SELECT, INSERT, UPDATE and DELETE on the target."),
+				 errhint("GRANT SELECT, INSERT, UPDATE, DELETE ON %s to this role.", RelationDisplayName(target))));
+
+	/* The staging tables' shapes: the reader's rows, and what the transform makes of them (planned as the caller). */
+	{
+		OwnerSwitch as_owner;
+
+		spi_nest = SpiConnectPinned();
+		(void) SpiExecute("SELECT reader FROM medallion.feed WHERE feed_id OPERATOR(pg_catalog.=) $1", 1,
+						  (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(feed.feed_id)}, true, 1, SPI_OK_SELECT);
+		reader = MemoryContextStrdup(TopTransactionContext, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		SpiFinishPinned(spi_nest);
+		BeginAsOwner(&as_owner);
+		batch_columns = ColumnsOfQuery(psprintf("SELECT * FROM %s(0::bigint, 0::bigint)", reader));
+		EndAsRole(&as_owner);
+	}
+	{
+		OwnerSwitch as_owner;
+		int64		next = 0;
+
+		BeginAsOwner(&as_owner);
+		SpiConnect();
+		(void) SpiSelectInt64("SELECT pg_catalog.nextval('medallion.flow_flow_id_seq')", 0, NULL, NULL, &next);
+		SPI_finish();
+		EndAsRole(&as_owner);
+		flow_id = next;
+	}
+	batch_t = quote_qualified_identifier("medallion_state", psprintf("flow_" INT64_FORMAT "_batch", flow_id));
+	out_t = quote_qualified_identifier("medallion_state", psprintf("flow_" INT64_FORMAT "_out", flow_id));
+	quarantine_t = quote_qualified_identifier("medallion_state", psprintf("flow_" INT64_FORMAT "_quarantine", flow_id));
+	consumer = psprintf("flow:%s", name);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "CREATE UNLOGGED TABLE %s (%s);\n"
+					 "ALTER TABLE %s OWNER TO %s;\n"
+					 "COMMENT ON TABLE %s IS %s;\n",
+					 batch_t, batch_columns, batch_t, quote_identifier(owner), batch_t,
+					 quote_literal_cstr(psprintf("Staging of the changes of a run of flow %s", name)));
+	RunAsOwner(sql.data, 0, NULL, NULL, SPI_OK_UTILITY);
+	CommandCounterIncrement();
+
+	/* Planned as the caller: the transform is the caller's code. */
+	out_columns = ColumnsOfQuery(transform == NULL ? psprintf("SELECT * FROM %s", batch_t)
+								 : psprintf("WITH batch AS (SELECT * FROM %s) SELECT * FROM (%s) AS t", batch_t, transform));
+	resetStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "CREATE UNLOGGED TABLE %s (%s);\n"
+					 "ALTER TABLE %s OWNER TO %s;\n"
+					 "COMMENT ON TABLE %s IS %s;\n"
+					 "CREATE TABLE %s (run_id bigint NOT NULL, rule text NOT NULL, source_version bigint, "
+					 "error text, record jsonb NOT NULL, transformed boolean NOT NULL, "
+					 "quarantined_at timestamptz NOT NULL DEFAULT pg_catalog.now());\n"
+					 "ALTER TABLE %s OWNER TO %s;\n"
+					 "COMMENT ON TABLE %s IS %s;\n"
+					 "INSERT INTO medallion.flow (flow_id, name, owner, source, target, consumer, keys, sequence_by, "
+					 "transform, scd_type, delete_when, truncate_when, columns, except_columns, ignore_null_updates, "
+					 "track_history_columns, max_versions_per_run, on_schema_change, batch_table, output_table, "
+					 "quarantine_table, definition_hash) VALUES (" INT64_FORMAT ", %s, %s, %u, %u, %s, %s, %s, %s, %d, "
+					 "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '');\n",
+					 out_t, out_columns, out_t, quote_identifier(owner), out_t,
+					 quote_literal_cstr(psprintf("Staging of the transformed rows of a run of flow %s", name)),
+					 quarantine_t, quarantine_t, quote_identifier(owner), quarantine_t,
+					 quote_literal_cstr(psprintf("Rows flow %s quarantined", name)),
+					 flow_id, quote_literal_cstr(name), quote_literal_cstr(owner), source, target,
+					 quote_literal_cstr(consumer), ArrayArgSql(fcinfo, 3),
+					 PG_ARGISNULL(4) ? "'{_commit_version,_change_seq}'" : ArrayArgSql(fcinfo, 4),
+					 TextArgSql(fcinfo, 5), scd_type, TextArgSql(fcinfo, 7), TextArgSql(fcinfo, 8),
+					 ArrayArgSql(fcinfo, 9), ArrayArgSql(fcinfo, 10),
+					 (!PG_ARGISNULL(11) && PG_GETARG_BOOL(11)) ? "true" : "false", ArrayArgSql(fcinfo, 12),
+					 PG_ARGISNULL(13) ? "NULL" : psprintf("%d", max_versions), quote_literal_cstr(on_schema_change),
+					 quote_literal_cstr(batch_t), quote_literal_cstr(out_t), quote_literal_cstr(quarantine_t));
+	RunAsOwner(sql.data, 0, NULL, NULL, SPI_OK_INSERT);
+	CommandCounterIncrement();
+	RehashFlow((int32) flow_id, false);
+
+	/* As the caller: the merge options checked by merge_statements, then the flow's consumer. */
+	spi_nest = SpiConnectPinned();
+	resetStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "SELECT pg_catalog.count(*) FROM medallion.merge_statements(%u::pg_catalog.regclass, %s, %s, %s, "
+					 "%s, %s, %s, %s, %s, %d, %s)",
+					 target, quote_literal_cstr(out_t), ArrayArgSql(fcinfo, 3),
+					 PG_ARGISNULL(4) ? "'{_commit_version,_change_seq}'" : ArrayArgSql(fcinfo, 4),
+					 TextArgSql(fcinfo, 7), TextArgSql(fcinfo, 8), ArrayArgSql(fcinfo, 9), ArrayArgSql(fcinfo, 10),
+					 (!PG_ARGISNULL(11) && PG_GETARG_BOOL(11)) ? "true" : "false", scd_type, ArrayArgSql(fcinfo, 12));
+	(void) SpiExecute(sql.data, 0, NULL, NULL, false, 0, SPI_OK_SELECT);
+	(void) SpiExecute(psprintf("SELECT pg_catalog.count(*) FROM medallion.create_consumer(%s, ARRAY[%u::pg_catalog.regclass], %s)",
+							   quote_literal_cstr(consumer), source, quote_literal_cstr(start)),
+					  0, NULL, NULL, false, 0, SPI_OK_SELECT);
+	SpiFinishPinned(spi_nest);
+	PG_RETURN_INT32((int32) flow_id);
+}
+
+/* medallion_drop_flow removes a flow, its consumer, expectations and staging; its runs stay recorded. */
+Datum
+medallion_drop_flow(PG_FUNCTION_ARGS)
+{
+	FlowRow		flow;
+	int			spi_nest;
+	LOCKTAG		tag;
+
+	FlowByName(fcinfo, 0, &flow, "drop");
+	/* Not while it runs. */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) flow.flow_id, 0, FLOW_LOCKTAG);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	spi_nest = SpiConnectPinned();
+	(void) SpiExecute("SELECT medallion.drop_consumer($1)", 1, (Oid[]) {TEXTOID},
+					  (Datum[]) {CStringGetTextDatum(flow.consumer)}, false, 0, SPI_OK_SELECT);
+	SpiFinishPinned(spi_nest);
+	RunAsOwner(psprintf("DROP TABLE IF EXISTS medallion_state.\"flow_%d_batch\", medallion_state.\"flow_%d_out\", "
+						"medallion_state.\"flow_%d_quarantine\";\n"
+						"DELETE FROM medallion.flow WHERE flow_id = %d;\n",
+						flow.flow_id, flow.flow_id, flow.flow_id, flow.flow_id),
+			   0, NULL, NULL, SPI_OK_DELETE);
+	PG_RETURN_VOID();
+}
+
+/*
+ * medallion_add_expectation adds a rule to a flow: the predicate is one
+ * boolean expression over the transformed rows, planned as the flow's owner
+ * before anything is stored.
+ */
+Datum
+medallion_add_expectation(PG_FUNCTION_ARGS)
+{
+	FlowRow		flow;
+	char	   *name = TextArg(fcinfo, 1, "name");
+	char	   *predicate = TextArg(fcinfo, 2, "predicate");
+	char	   *action = PG_ARGISNULL(3) ? "warn" : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	OwnerSwitch as_flow_owner;
+	char	   *out_t;
+
+	FlowByName(fcinfo, 0, &flow, "change");
+	if (strcmp(action, "warn") != 0 && strcmp(action, "drop") != 0 && strcmp(action, "quarantine") != 0 &&
+		strcmp(action, "fail") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("action \"%s\" is not an expectation action", action),
+				 errhint("Use 'warn' (counted), 'drop' (skipped, counted), 'quarantine' (kept for replay) or 'fail' (the run fails).")));
+	if (name[0] == '\0' || strlen(name) > NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an expectation name must have 1 to %d characters", NAMEDATALEN),
+				 errhint("Name the rule after what it checks, e.g. 'amount_positive'.")));
+	out_t = quote_qualified_identifier("medallion_state", psprintf("flow_%d_out", flow.flow_id));
+	/* One expression of type boolean: planned as the flow's owner, the only role it ever runs as. */
+	BeginAsRole(flow.owner, &as_flow_owner);
+	{
+		SPIPlanPtr	plan;
+
+		SpiConnect();
+		plan = SPI_prepare(psprintf("SELECT pg_catalog.count(*) FROM %s AS batch WHERE NOT COALESCE((%s)::boolean, false)",
+									out_t, predicate), 0, NULL);
+		if (plan == NULL || list_length(SPI_plan_get_plan_sources(plan)) != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYNTAX_ERROR),
+					 errmsg("the predicate of expectation \"%s\" is not one boolean expression", name),
+					 errhint("Write a condition over the transformed rows' columns, e.g. amount > 0.")));
+		SPI_finish();
+	}
+	EndAsRole(&as_flow_owner);
+	RunAsOwner("INSERT INTO medallion.expectation (flow_id, name, predicate, action) VALUES ($1, $2, $3, $4) "
+			   "ON CONFLICT (flow_id, name) DO UPDATE SET predicate = EXCLUDED.predicate, action = EXCLUDED.action",
+			   4, (Oid[]) {INT4OID, TEXTOID, TEXTOID, TEXTOID},
+			   (Datum[]) {Int32GetDatum(flow.flow_id), CStringGetTextDatum(name), CStringGetTextDatum(predicate),
+						  CStringGetTextDatum(action)}, SPI_OK_INSERT);
+	RehashFlow(flow.flow_id, true);
+	PG_RETURN_VOID();
+}
+
+/* medallion_drop_expectation removes a rule from a flow. */
+Datum
+medallion_drop_expectation(PG_FUNCTION_ARGS)
+{
+	FlowRow		flow;
+	char	   *name = TextArg(fcinfo, 1, "name");
+
+	FlowByName(fcinfo, 0, &flow, "change");
+	if (RunAsOwner("DELETE FROM medallion.expectation WHERE flow_id OPERATOR(pg_catalog.=) $1 AND name OPERATOR(pg_catalog.=) $2",
+				   2, (Oid[]) {INT4OID, TEXTOID}, (Datum[]) {Int32GetDatum(flow.flow_id), CStringGetTextDatum(name)},
+				   SPI_OK_DELETE) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("flow \"%s\" has no expectation \"%s\"", flow.name, name),
+				 errhint("See medallion.expectation_list('%s').", flow.name)));
+	RehashFlow(flow.flow_id, true);
+	PG_RETURN_VOID();
+}
+
+/* medallion_pause_flow pauses or resumes a flow. */
+Datum
+medallion_pause_flow(PG_FUNCTION_ARGS)
+{
+	FlowRow		flow;
+	bool		paused = PG_ARGISNULL(1) ? true : PG_GETARG_BOOL(1);
+
+	FlowByName(fcinfo, 0, &flow, "change");
+	RunAsOwner("UPDATE medallion.flow SET paused = $2 WHERE flow_id OPERATOR(pg_catalog.=) $1", 2,
+			   (Oid[]) {INT4OID, BOOLOID}, (Datum[]) {Int32GetDatum(flow.flow_id), BoolGetDatum(paused)}, SPI_OK_UPDATE);
+	PG_RETURN_VOID();
+}
+
+/* ConsumerWatermark returns the flow consumer's watermark on its feed (read as the extension owner). */
+static int64
+ConsumerWatermark(const char *consumer)
+{
+	OwnerSwitch as_owner;
+	int64		watermark = -1;
+
+	BeginAsOwner(&as_owner);
+	SpiConnect();
+	(void) SpiSelectInt64("SELECT pg_catalog.max(watermark) FROM medallion.consumer_feed WHERE consumer OPERATOR(pg_catalog.=) $1",
+						  1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(consumer)}, &watermark);
+	SPI_finish();
+	EndAsRole(&as_owner);
+	return watermark;
+}
+
+/* RunRowJson renders a flow_run row as jsonb text (counts from the run's result, or the error). */
+static char *
+RunRowJson(const FlowRow *flow, int64 run_id, TimestampTz started, const char *status, int64 from, int64 to,
+		   const char *counts, const ErrorData *edata)
+{
+	OwnerSwitch as_owner;
+	char	   *json;
+	const char *app = GetConfigOption("application_name", true, false);
+	MemoryContext outer = CurrentMemoryContext;
+
+	BeginAsOwner(&as_owner);
+	SpiConnect();
+	(void) SpiExecute("SELECT (COALESCE($9::pg_catalog.jsonb, '{}') OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
+					  "'run_id', $1, 'flow_id', $2, 'flow', $3, 'owner', $4::pg_catalog.regrole::pg_catalog.text, "
+					  "'started_at', $5, 'finished_at', pg_catalog.clock_timestamp(), 'status', $6, "
+					  "'from_version', $7, 'to_version', $8, 'sqlstate', $10, 'message', $11, 'run_by', $12, "
+					  "'application_name', $13, 'definition_hash', $14))::pg_catalog.text",
+					  14,
+					  (Oid[]) {INT8OID, INT4OID, TEXTOID, OIDOID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT8OID, TEXTOID,
+							   TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID},
+					  (Datum[]) {Int64GetDatum(run_id), Int32GetDatum(flow->flow_id), CStringGetTextDatum(flow->name),
+								 ObjectIdGetDatum(flow->owner), TimestampTzGetDatum(started), CStringGetTextDatum(status),
+								 Int64GetDatum(from), Int64GetDatum(to), CStringGetTextDatum(counts ? counts : "{}"),
+								 CStringGetTextDatum(edata ? unpack_sql_state(edata->sqlerrcode) : ""),
+								 CStringGetTextDatum(edata && edata->message ? edata->message : ""),
+								 CStringGetTextDatum(GetUserNameFromId(GetUserId(), false)),
+								 CStringGetTextDatum(app ? app : ""), CStringGetTextDatum(flow->definition_hash)},
+					  true, 1, SPI_OK_SELECT);
+	json = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	EndAsRole(&as_owner);
+	return json;
+}
+
+/* JsonbCount reads one count of a run's result (0 when absent). */
+static Datum
+JsonbCount(Jsonb *counts, const char *key)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(&counts->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type != jbvNumeric)
+		return Int64GetDatum(0);
+	return DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric));
+}
+
+/*
+ * medallion_run_flow runs a flow once in the caller's transaction, as the
+ * flow's owner: medallion._flow_run consumes, transforms, checks and merges;
+ * this records the run in the same transaction.  A run that fails is undone
+ * (its subtransaction), recorded in a transaction of its own, and its error
+ * raised.  Runs of one flow wait for each other (nowait: status 'busy').
+ */
+static Datum
+RunFlow(FunctionCallInfo fcinfo, const char *action, bool nowait, const char *replay)
+{
+	FlowRow		flow;
+	ReturnSetInfo *rsinfo;
+	Datum		values[RUN_FLOW_COLUMNS];
+	bool		nulls[RUN_FLOW_COLUMNS];
+	LOCKTAG		tag;
+	int64		run_id = 0;
+	int64		from,
+				to;
+	TimestampTz started = GetCurrentTimestamp();
+	MemoryContext oldcontext;
+	ResourceOwner oldowner;
+	Jsonb	   *counts = NULL;
+	char	   *counts_text = NULL;
+	int			i;
+
+	FlowByName(fcinfo, 0, &flow, action);
+	MaterializeResult(fcinfo, 0);
+	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	memset(nulls, true, sizeof(nulls));
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) flow.flow_id, 0, FLOW_LOCKTAG);
+	if (LockAcquire(&tag, ExclusiveLock, false, nowait) == LOCKACQUIRE_NOT_AVAIL)
+	{
+		values[14] = CStringGetTextDatum("busy");
+		nulls[14] = false;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		return (Datum) 0;
+	}
+	/* What it is now that no run of it is running: changed or dropped meanwhile. */
+	if (!LoadFlow(flow.name, &flow))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("flow \"%s\" was dropped while this run waited for it", text_to_cstring(PG_GETARG_TEXT_PP(0))),
+				 errhint("See medallion.flows.")));
+	if (flow.paused)
+	{
+		values[14] = CStringGetTextDatum("paused");
+		nulls[14] = false;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		return (Datum) 0;
+	}
+	{
+		OwnerSwitch as_owner;
+
+		BeginAsOwner(&as_owner);
+		SpiConnect();
+		(void) SpiSelectInt64("SELECT pg_catalog.nextval('medallion.flow_run_id_seq')", 0, NULL, NULL, &run_id);
+		SPI_finish();
+		EndAsRole(&as_owner);
+	}
+	from = ConsumerWatermark(flow.consumer);
+
+	oldcontext = CurrentMemoryContext;
+	oldowner = CurrentResourceOwner;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		OwnerSwitch as_flow_owner;
+		Oid			argtypes[4] = {JSONBOID, JSONBOID, INT8OID, TEXTOID};
+		Oid			run_fn;
+		Datum		result;
+		char	   *run_json;
+
+		/* The run id goes with the watermarks the run moves and with what its merge quarantines. */
+		(void) set_config_option("pg_medallion.run_id", psprintf(INT64_FORMAT, run_id), PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+		run_fn = LookupFuncName(list_make2(makeString(MEDALLION_SCHEMA), makeString("_flow_run")), 4, argtypes, false);
+		BeginAsRole(flow.owner, &as_flow_owner);
+		/* Called directly, as the owner: _flow_run is ours and executable by nobody. */
+		{
+			LOCAL_FCINFO(call, 4);
+			FmgrInfo	flinfo;
+
+			fmgr_info(run_fn, &flinfo);
+			InitFunctionCallInfoData(*call, &flinfo, 4, InvalidOid, NULL, NULL);
+			call->args[0].value = DirectFunctionCall1(jsonb_in, CStringGetDatum(flow.definition));
+			call->args[0].isnull = false;
+			call->args[1].value = DirectFunctionCall1(jsonb_in, CStringGetDatum(flow.expectations));
+			call->args[1].isnull = false;
+			call->args[2].value = Int64GetDatum(run_id);
+			call->args[2].isnull = false;
+			call->args[3].value = replay ? CStringGetTextDatum(replay) : (Datum) 0;
+			call->args[3].isnull = replay == NULL;
+			result = FunctionCallInvoke(call);
+			if (call->isnull)
+				elog(ERROR, "medallion._flow_run returned NULL");
+		}
+		EndAsRole(&as_flow_owner);
+		counts = DatumGetJsonbPCopy(result);
+		counts_text = JsonbToCString(NULL, &counts->root, VARSIZE(counts));
+		to = ConsumerWatermark(flow.consumer);
+		run_json = RunRowJson(&flow, run_id, started, "succeeded", from, to, counts_text, NULL);
+		RunAsOwner("INSERT INTO medallion.flow_run SELECT * FROM "
+				   "pg_catalog.jsonb_populate_record(NULL::medallion.flow_run, $1::pg_catalog.jsonb)",
+				   1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(run_json)}, SPI_OK_INSERT);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		char		message[512];
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		/* Only errors of the run are recorded: a cancel or shutdown just stops it. */
+		if (edata->sqlerrcode != ERRCODE_QUERY_CANCELED && edata->sqlerrcode != ERRCODE_ADMIN_SHUTDOWN &&
+			!RecordInOwnTransaction(RunRowJson(&flow, run_id, started, "failed", from, from, NULL, edata),
+									message, sizeof(message)))
+			ereport(WARNING,
+					(errmsg("run " INT64_FORMAT " of flow \"%s\" failed and could not be recorded: %s",
+							run_id, flow.name, message)));
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int64GetDatum(from);
+	values[2] = Int64GetDatum(to);
+	{
+		const char *keys[] = {"rows_in", "rows_out", "inserted", "updated", "deleted", "unchanged", "stale",
+		"rejected", "dropped", "quarantined", "warned"};
+
+		for (i = 0; i < 11; i++)
+			values[3 + i] = JsonbCount(counts, keys[i]);
+	}
+	values[14] = CStringGetTextDatum("succeeded");
+	values[15] = DirectFunctionCall2(timestamp_mi, TimestampTzGetDatum(GetCurrentTimestamp()),
+									 TimestampTzGetDatum(started));
+	for (i = 0; i < RUN_FLOW_COLUMNS; i++)
+		nulls[i] = false;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}
+
+/* medallion_run_flow runs a flow once (RunFlow). */
+Datum
+medallion_run_flow(PG_FUNCTION_ARGS)
+{
+	return RunFlow(fcinfo, "run", PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1), NULL);
+}
+
+/*
+ * medallion_replay_quarantine runs a flow's quarantined rows that match a
+ * condition (all of them without one) through its current transform,
+ * expectations and merge, as a run of its own: replayed rows leave the
+ * quarantine, rows refused again come back with the new run id.  The merge's
+ * sequence guard keeps an old row from overwriting a newer one; replaying
+ * twice replays nothing the second time.
+ */
+Datum
+medallion_replay_quarantine(PG_FUNCTION_ARGS)
+{
+	return RunFlow(fcinfo, "replay", false, PG_ARGISNULL(1) ? "true" : text_to_cstring(PG_GETARG_TEXT_PP(1)));
+}
+
+/* medallion_flow_quarantine returns a flow's quarantined rows, to roles that may read its source. */
+Datum
+medallion_flow_quarantine(PG_FUNCTION_ARGS)
+{
+	FlowRow		flow;
+	char	   *name = TextArg(fcinfo, 0, "flow");
+	ReturnSetInfo *rsinfo;
+	OwnerSwitch as_owner;
+	uint64		i;
+
+	if (!LoadFlow(name, &flow))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("flow \"%s\" does not exist", name),
+				 errhint("See medallion.flows.")));
+	/* The quarantine holds source rows: whoever may read the source reads it, nobody else. */
+	CheckSourceReadable(flow.source);
+	MaterializeResult(fcinfo, 0);
+	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	BeginAsOwner(&as_owner);
+	SpiConnect();
+	(void) SpiExecute(psprintf("SELECT run_id, rule, source_version, error, record, transformed, quarantined_at "
+							   "FROM %s ORDER BY run_id, quarantined_at", RelationDisplayName(flow.quarantine_table)),
+					  0, NULL, NULL, true, 0, SPI_OK_SELECT);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		Datum		values[7];
+		bool		nulls[7];
+		int			j;
+
+		for (j = 0; j < 7; j++)
+			values[j] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, j + 1, &nulls[j]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	EndAsRole(&as_owner);
+	return (Datum) 0;
+}
+
+/* CronInstalled errors unless pg_cron is installed in this database. */
+static void
+CheckCronInstalled(void)
+{
+	if (!OidIsValid(get_extension_oid("pg_cron", true)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("scheduling a flow needs the extension pg_cron in this database"),
+				 errhint("Install postgresql-15-cron, add pg_cron to shared_preload_libraries, set cron.database_name to this "
+						 "database, then CREATE EXTENSION pg_cron; or call medallion.run_flow from your own scheduler.")));
+}
+
+/* medallion_schedule_flow creates (or replaces) the pg_cron job that runs a flow; returns its job id. */
+Datum
+medallion_schedule_flow(PG_FUNCTION_ARGS)
+{
+	FlowRow		flow;
+	char	   *schedule = TextArg(fcinfo, 1, "schedule");
+	int			spi_nest;
+	int64		job = 0;
+
+	FlowByName(fcinfo, 0, &flow, "schedule");
+	if (strcmp(schedule, "continuous") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("continuous flows are not available yet"),
+				 errhint("Schedule the flow every few seconds instead, e.g. schedule => '5 seconds'.")));
+	CheckCronInstalled();
+	/* As the caller: the job belongs to them; every run runs as the flow's owner anyway. */
+	spi_nest = SpiConnectPinned();
+	(void) SpiSelectInt64("SELECT cron.schedule($1, $2, $3)", 3, (Oid[]) {TEXTOID, TEXTOID, TEXTOID},
+						  (Datum[]) {CStringGetTextDatum(psprintf("medallion flow %s", flow.name)),
+									 CStringGetTextDatum(schedule),
+									 CStringGetTextDatum(psprintf("SELECT * FROM medallion.run_flow(%s)",
+																  quote_literal_cstr(flow.name)))},
+						  &job);
+	SpiFinishPinned(spi_nest);
+	PG_RETURN_INT64(job);
+}
+
+/* medallion_unschedule_flow removes a flow's pg_cron job; false if there was none. */
+Datum
+medallion_unschedule_flow(PG_FUNCTION_ARGS)
+{
+	FlowRow		flow;
+	int			spi_nest;
+	int64		jobs = 0;
+	char	   *job_name;
+
+	FlowByName(fcinfo, 0, &flow, "schedule");
+	CheckCronInstalled();
+	job_name = psprintf("medallion flow %s", flow.name);
+	spi_nest = SpiConnectPinned();
+	(void) SpiSelectInt64("SELECT pg_catalog.count(*) FROM cron.job WHERE jobname OPERATOR(pg_catalog.=) $1", 1,
+						  (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(job_name)}, &jobs);
+	if (jobs > 0)
+		(void) SpiExecute("SELECT cron.unschedule($1)", 1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(job_name)},
+						  false, 0, SPI_OK_SELECT);
+	SpiFinishPinned(spi_nest);
+	PG_RETURN_BOOL(jobs > 0);
+}
