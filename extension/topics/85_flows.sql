@@ -341,3 +341,10 @@ WHERE pg_catalog.pg_has_role(r.owner, 'MEMBER');
 GRANT SELECT ON medallion.runs TO PUBLIC;
 COMMENT ON VIEW medallion.runs IS
 	'Runs of the flows whose owner the current role is a member of: counts, versions, errors, definition hash';
+
+CREATE VIEW medallion.expectations AS
+SELECT f.name AS flow, e.name, e.predicate, e.action
+FROM medallion.expectation e JOIN medallion.flow f ON f.flow_id OPERATOR(pg_catalog.=) e.flow_id
+WHERE pg_catalog.pg_has_role(f.owner, 'MEMBER');
+GRANT SELECT ON medallion.expectations TO PUBLIC;
+COMMENT ON VIEW medallion.expectations IS 'The expectations of the flows whose owner the current role is a member of';

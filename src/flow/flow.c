@@ -517,7 +517,7 @@ medallion_drop_expectation(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("flow \"%s\" has no expectation \"%s\"", flow.name, name),
-				 errhint("See medallion.expectation_list('%s').", flow.name)));
+				 errhint("See medallion.expectations for the expectations of flow \"%s\".", flow.name)));
 	RehashFlow(flow.flow_id, true);
 	PG_RETURN_VOID();
 }

@@ -1,0 +1,128 @@
+-- Flows: declaration, runs (one transaction as the owner), expectations, quarantine and replay,
+-- the run log (failed runs recorded although their work rolled back), privileges, bad calls.
+CREATE EXTENSION pg_medallion;
+CREATE SCHEMA fl;
+CREATE TABLE fl.bronze (id int PRIMARY KEY, amount text, note text);
+SELECT medallion.enable_feed('fl.bronze') IS NOT NULL AS fed;
+INSERT INTO fl.bronze VALUES (1, '10.5', 'a'), (2, 'x', 'b'), (3, '-4', 'c');
+CREATE TABLE fl.silver (id int PRIMARY KEY, amount numeric, note text, _commit_version bigint, _change_seq bigint);
+
+-- 1. Bad calls change nothing.
+CREATE FUNCTION fl.try(statement text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE state text; msg text; hint text;
+BEGIN
+	EXECUTE statement;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+	RETURN state || ': ' || regexp_replace(msg, '\d+', 'N', 'g') || coalesce(' | hint: ' || nullif(hint, ''), ' | NO HINT');
+END $$;
+SELECT fl.try($$SELECT medallion.create_flow(NULL, 'fl.bronze', 'fl.silver', '{id}')$$);
+SELECT fl.try($$SELECT medallion.create_flow('', 'fl.bronze', 'fl.silver', '{id}')$$);
+SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.silver', 'fl.bronze', '{id}')$$);
+SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.bronze', '{id}')$$);
+SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.silver', '{id}', scd_type => 3)$$);
+SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.silver', '{id}', max_versions_per_run => 0)$$);
+SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.silver', '{id}', on_schema_change => 'ignore')$$);
+SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.silver', '{id}', transform => 'DELETE FROM fl.silver')$$);
+SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.silver', '{id}', transform => 'SELECT 1 FROM batch; DROP TABLE fl.silver')$$);
+SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.silver', '{nope}')$$);
+SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.silver', '{id}', start => 'yesterday',
+	transform => 'SELECT id, note, _change_type, _commit_version, _change_seq FROM batch')$$);
+SELECT fl.try($$SELECT * FROM medallion.run_flow('nope')$$);
+SELECT count(*) AS flows, (SELECT count(*) FROM medallion.consumers) AS consumers,
+	(SELECT count(*) FROM pg_class WHERE relnamespace = 'medallion_state'::regnamespace AND relname LIKE 'flow%') AS staging
+FROM medallion.flows;
+
+-- 2. A flow: casts in the transform, a quarantine rule; the bad cast is quarantined, not fatal.
+SELECT medallion.create_flow('silver', 'fl.bronze', 'fl.silver', '{id}',
+	transform => $$SELECT id, amount::numeric AS amount, note, _change_type, _commit_version, _change_seq FROM batch$$) > 0 AS created;
+SELECT fl.try($$SELECT medallion.create_flow('silver', 'fl.bronze', 'fl.silver', '{id}')$$);
+SELECT medallion.add_expectation('silver', 'positive', 'amount > 0', 'quarantine');
+SELECT fl.try($$SELECT medallion.add_expectation('silver', 'bad', 'amount >', 'warn')$$);
+SELECT fl.try($$SELECT medallion.add_expectation('silver', 'bad', 'nope > 0', 'warn')$$);
+SELECT fl.try($$SELECT medallion.add_expectation('silver', 'bad', 'amount > 0', 'shout')$$);
+SELECT rows_in, rows_out, inserted, updated, deleted, quarantined, status FROM medallion.run_flow('silver');
+SELECT id, amount, note FROM fl.silver ORDER BY id;
+SELECT rule, error, record->>'id' AS id, transformed FROM medallion.flow_quarantine('silver') ORDER BY id;
+
+-- 3. Updates and deletes flow through; an expectation judges only rows that write values.
+UPDATE fl.bronze SET amount = '7' WHERE id = 1;
+DELETE FROM fl.bronze WHERE id = 3;
+SELECT rows_in, rows_out, inserted, updated, deleted, quarantined, status FROM medallion.run_flow('silver');
+SELECT id, amount FROM fl.silver ORDER BY id;
+-- Nothing new: a run that reads nothing, still recorded.
+SELECT rows_in, rows_out, status FROM medallion.run_flow('silver');
+
+-- 4. A fail expectation: the run fails, nothing is merged, the watermark stays, the failure is recorded.
+SELECT medallion.add_expectation('silver', 'small', 'amount < 100', 'fail');
+INSERT INTO fl.bronze VALUES (4, '1000', 'd');
+SELECT fl.try($$SELECT * FROM medallion.run_flow('silver')$$);
+SELECT id FROM fl.silver ORDER BY id;
+SELECT run_id, status, rows_in, quarantined, sqlstate, message FROM medallion.runs ORDER BY run_id;
+-- The failure was recorded in a transaction of its own: even a rolled back caller leaves it.
+BEGIN;
+SELECT fl.try($$SELECT * FROM medallion.run_flow('silver')$$);
+ROLLBACK;
+SELECT count(*) FILTER (WHERE status = 'failed') AS failed_runs FROM medallion.runs;
+SELECT medallion.drop_expectation('silver', 'small');
+SELECT fl.try($$SELECT medallion.drop_expectation('silver', 'small')$$);
+SELECT rows_in, inserted, status FROM medallion.run_flow('silver');
+SELECT id, amount FROM fl.silver ORDER BY id;
+
+-- 5. Warn and drop count; the definition hash changes with the expectations.
+SELECT definition_hash AS hash_before FROM medallion.flows WHERE name = 'silver' \gset
+SELECT medallion.add_expectation('silver', 'short_note', 'length(note) < 2', 'warn');
+SELECT medallion.add_expectation('silver', 'not_nine', 'amount <> 9', 'drop');
+SELECT definition_hash <> :'hash_before' AS hash_changed FROM medallion.flows WHERE name = 'silver';
+INSERT INTO fl.bronze VALUES (5, '9', 'e'), (6, '6', 'long note');
+SELECT rows_in, rows_out, inserted, dropped, warned, status FROM medallion.run_flow('silver');
+SELECT expectations FROM medallion.runs ORDER BY run_id DESC LIMIT 1;
+SELECT id FROM fl.silver ORDER BY id;
+
+-- 6. Replay.  A record the transform still refuses goes back to the quarantine (with the new run id).
+-- Without the rule that refused it, the quarantined insert of id 3 replays -- but id 3 was deleted
+-- since, and the merge's sequence guard keeps the old insert from resurrecting it.
+SELECT rule, record->>'id' AS id FROM medallion.flow_quarantine('silver') ORDER BY id;
+SELECT rows_in, rows_out, quarantined, status FROM medallion.replay_quarantine('silver', $$rule = 'transform'$$);
+SELECT rule, record->>'id' AS id FROM medallion.flow_quarantine('silver') ORDER BY id;
+SELECT medallion.drop_expectation('silver', 'positive');
+SELECT rows_in, rows_out, inserted, stale, quarantined, status FROM medallion.replay_quarantine('silver', $$rule = 'positive'$$);
+SELECT id FROM fl.silver ORDER BY id;
+-- Replaying again replays nothing.
+SELECT rows_in, status FROM medallion.replay_quarantine('silver', $$rule = 'positive'$$);
+
+-- 7. Pause, resume, and who may run a flow: members of its owner; runs run as the owner.
+SELECT medallion.pause_flow('silver');
+SELECT status FROM medallion.run_flow('silver');
+SELECT medallion.pause_flow('silver', false);
+SELECT status FROM medallion.run_flow('silver');
+CREATE ROLE flow_stranger;
+GRANT USAGE ON SCHEMA fl TO flow_stranger;
+SET ROLE flow_stranger;
+SELECT fl.try($$SELECT * FROM medallion.run_flow('silver')$$);
+SELECT fl.try($$SELECT medallion.drop_flow('silver')$$);
+SELECT fl.try($$SELECT * FROM medallion.flow_quarantine('silver')$$);
+SELECT count(*) AS visible_flows, (SELECT count(*) FROM medallion.runs) AS visible_runs FROM medallion.flows;
+SELECT fl.try($$SELECT * FROM medallion._flow_run('{}', '[]', 0, NULL)$$);
+SELECT count(*) AS visible_expectations FROM medallion.expectations;
+RESET ROLE;
+SELECT flow, name, action FROM medallion.expectations ORDER BY name;
+
+-- 8. Scheduling needs pg_cron.
+SELECT fl.try($$SELECT medallion.schedule_flow('silver', '* * * * *')$$);
+SELECT fl.try($$SELECT medallion.schedule_flow('silver', 'continuous')$$);
+
+-- 9. drop_flow removes the flow, its consumer and staging; its runs stay.
+SELECT medallion.drop_flow('silver');
+SELECT fl.try($$SELECT * FROM medallion.run_flow('silver')$$);
+SELECT count(*) AS flows, (SELECT count(*) FROM medallion.consumers) AS consumers,
+	(SELECT count(*) FROM pg_class WHERE relnamespace = 'medallion_state'::regnamespace AND relname LIKE 'flow%') AS staging,
+	(SELECT count(*) > 0 FROM medallion.flow_run) AS runs_kept
+FROM medallion.flows;
+
+REVOKE USAGE ON SCHEMA fl FROM flow_stranger;
+DROP ROLE flow_stranger;
+DROP EXTENSION pg_medallion CASCADE;
+DROP SCHEMA medallion;
+DROP SCHEMA fl CASCADE;
