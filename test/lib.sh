@@ -6,7 +6,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
 
 # ensure_packages installs the Debian packages the build and the tests need, if any is missing.
 ensure_packages() {
-	local wanted=(make gcc libc6-dev postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-wal2json libipc-run-perl perl sqlsmith "$@")
+	local wanted=(make gcc libc6-dev postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-$PG_MAJOR-wal2json postgresql-$PG_MAJOR-cron libipc-run-perl perl sqlsmith "$@")
 	local missing=()
 	for p in "${wanted[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

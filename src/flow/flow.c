@@ -559,6 +559,7 @@ RunRowJson(const FlowRow *flow, int64 run_id, TimestampTz started, const char *s
 	OwnerSwitch as_owner;
 	char	   *json;
 	const char *app = GetConfigOption("application_name", true, false);
+	char	   *run_by = GetUserNameFromId(GetUserId(), false);	/* the caller: read before the switch */
 	MemoryContext outer = CurrentMemoryContext;
 
 	BeginAsOwner(&as_owner);
@@ -576,7 +577,7 @@ RunRowJson(const FlowRow *flow, int64 run_id, TimestampTz started, const char *s
 								 Int64GetDatum(from), Int64GetDatum(to), CStringGetTextDatum(counts ? counts : "{}"),
 								 CStringGetTextDatum(edata ? unpack_sql_state(edata->sqlerrcode) : ""),
 								 CStringGetTextDatum(edata && edata->message ? edata->message : ""),
-								 CStringGetTextDatum(GetUserNameFromId(GetUserId(), false)),
+								 CStringGetTextDatum(run_by),
 								 CStringGetTextDatum(app ? app : ""), CStringGetTextDatum(flow->definition_hash)},
 					  true, 1, SPI_OK_SELECT);
 	json = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
