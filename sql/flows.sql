@@ -121,8 +121,40 @@ SELECT count(*) AS flows, (SELECT count(*) FROM medallion.consumers) AS consumer
 	(SELECT count(*) > 0 FROM medallion.flow_run) AS runs_kept
 FROM medallion.flows;
 
+-- 10. A flow of a role with a mixed-case name belongs to that role (not to a lower-cased namesake),
+-- and runs as it.  A superuser who is not a member in its own right runs it only from a session
+-- without open cursors (the owner's code runs in the caller's session).
+CREATE ROLE "FlowOwner";
+CREATE ROLE flowowner;
+GRANT USAGE, CREATE ON SCHEMA fl TO "FlowOwner";
+ALTER TABLE fl.bronze OWNER TO "FlowOwner";
+SET ROLE "FlowOwner";
+CREATE TABLE fl.silver2 (id int PRIMARY KEY, amount numeric, note text, _commit_version bigint, _change_seq bigint);
+SELECT medallion.create_flow('owned', 'fl.bronze', 'fl.silver2', '{id}', start => 'snapshot',
+	transform => $$SELECT id, amount::numeric AS amount, note, _change_type, _commit_version, _change_seq,
+		current_user::text AS ran_as FROM batch$$, except_columns => '{ran_as}') > 0 AS created;
+SELECT medallion.add_expectation('owned', 'runs_as_owner', $$ran_as = 'FlowOwner'$$, 'fail');
+RESET ROLE;
+SELECT owner FROM medallion.flows WHERE name = 'owned';
+UPDATE fl.bronze SET amount = '8' WHERE id = 1;
+BEGIN;
+DECLARE secret CURSOR FOR SELECT rolname FROM pg_authid;
+SELECT fl.try($$SELECT * FROM medallion.run_flow('owned')$$);
+CLOSE secret;
+SELECT rows_in, inserted, status FROM medallion.run_flow('owned');
+COMMIT;
+SELECT id, amount FROM fl.silver2 ORDER BY id;
+SELECT run_by, status FROM medallion.runs WHERE flow = 'owned';
+-- on_schema_change 'fail': a run after the source's columns changed reads nothing and says what changed.
+ALTER TABLE fl.bronze ADD COLUMN extra int;
+SELECT fl.try($$SELECT * FROM medallion.run_flow('owned')$$);
+SET ROLE "FlowOwner";
+SELECT medallion.drop_flow('owned');
+RESET ROLE;
+
 REVOKE USAGE ON SCHEMA fl FROM flow_stranger;
 DROP ROLE flow_stranger;
 DROP EXTENSION pg_medallion CASCADE;
 DROP SCHEMA medallion;
 DROP SCHEMA fl CASCADE;
+DROP ROLE "FlowOwner", flowowner;

@@ -47,6 +47,7 @@
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 #include "utils/resowner.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_flow);
@@ -75,6 +76,7 @@ typedef struct FlowRow
 	Oid			target;
 	char	   *consumer;
 	bool		paused;
+	Oid			batch_table;
 	Oid			quarantine_table;
 	char	   *definition;		/* jsonb text: the row, the reader, for medallion._flow_run */
 	char	   *expectations;	/* jsonb text: [{name, predicate, action}] */
@@ -93,20 +95,20 @@ TextArg(FunctionCallInfo fcinfo, int n, const char *what)
 	return text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
-/* LoadFlow fills *flow by name (read as the extension owner); false if there is none. */
+/* LoadFlowWhere fills *flow from the medallion.flow row matching a condition (read as the extension owner). */
 static bool
-LoadFlow(const char *name, FlowRow *flow)
+LoadFlowWhere(const char *condition, Oid argtype, Datum arg, FlowRow *flow)
 {
 	OwnerSwitch as_owner;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(name)};
+	Oid			argtypes[1] = {argtype};
+	Datum		args[1] = {arg};
 	bool		found = false;
 	MemoryContext outer = CurrentMemoryContext;
 
 	BeginAsOwner(&as_owner);
 	SpiConnect();
-	if (SpiExecute("SELECT f.flow_id, f.name, f.owner::oid, f.source::oid, f.target::oid, f.consumer, f.paused, "
-				   "  f.quarantine_table::oid, "
+	if (SpiExecute(psprintf("SELECT f.flow_id, f.name, f.owner::oid, f.source::oid, f.target::oid, f.consumer, f.paused, "
+				   "  f.quarantine_table::oid, f.batch_table::oid, "
 				   "  (pg_catalog.to_jsonb(f) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
 				   "     'reader', fd.reader, 'batch_table', f.batch_table::pg_catalog.text, "
 				   "     'output_table', f.output_table::pg_catalog.text, "
@@ -117,7 +119,7 @@ LoadFlow(const char *name, FlowRow *flow)
 				   "   FROM medallion.expectation e WHERE e.flow_id OPERATOR(pg_catalog.=) f.flow_id)::pg_catalog.text, "
 				   "  f.definition_hash "
 				   "FROM medallion.flow f LEFT JOIN medallion.feed fd ON fd.source OPERATOR(pg_catalog.=) f.source "
-				   "WHERE f.name OPERATOR(pg_catalog.=) $1",
+				   "WHERE %s", condition),
 				   1, argtypes, args, false, 1, SPI_OK_SELECT) == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
@@ -133,15 +135,51 @@ LoadFlow(const char *name, FlowRow *flow)
 		flow->consumer = SPI_getvalue(tup, desc, 6);
 		flow->paused = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
 		flow->quarantine_table = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
-		flow->definition = SPI_getvalue(tup, desc, 9);
-		flow->expectations = SPI_getvalue(tup, desc, 10);
-		flow->definition_hash = SPI_getvalue(tup, desc, 11);
+		flow->batch_table = DatumGetObjectId(SPI_getbinval(tup, desc, 9, &isnull));
+		flow->definition = SPI_getvalue(tup, desc, 10);
+		flow->expectations = SPI_getvalue(tup, desc, 11);
+		flow->definition_hash = SPI_getvalue(tup, desc, 12);
 		MemoryContextSwitchTo(spi);
 		found = true;
 	}
 	SPI_finish();
 	EndAsRole(&as_owner);
 	return found;
+}
+
+/* LoadFlow fills *flow by name; false if there is none. */
+static bool
+LoadFlow(const char *name, FlowRow *flow)
+{
+	return LoadFlowWhere("f.name OPERATOR(pg_catalog.=) $1", TEXTOID, CStringGetTextDatum(name), flow);
+}
+
+/* LoadFlowById fills *flow by id; false if there is none (dropped). */
+static bool
+LoadFlowById(int32 flow_id, FlowRow *flow)
+{
+	return LoadFlowWhere("f.flow_id OPERATOR(pg_catalog.=) $1", INT4OID, Int32GetDatum(flow_id), flow);
+}
+
+/*
+ * CheckFlowMember errors unless the current role is a member of the flow's
+ * owner role (which must still exist): only they may run, change, read or
+ * drop it.  The message names neither owner nor source to strangers.
+ */
+static void
+CheckFlowMember(const FlowRow *flow, const char *action)
+{
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(flow->owner)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the owner of flow \"%s\" no longer exists", flow->name),
+				 errhint("Drop the flow and create it again as its new owner.")));
+	if (!is_member_of_role(GetUserId(), flow->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s flow \"%s\"", action, flow->name),
+				 errdetail("A flow's runs run as its owner; only members of the owner role may use it."),
+				 errhint("Act as a member of the role that created the flow.")));
 }
 
 /* FlowByName loads a flow the caller may act on (a member of its owner), or errors. */
@@ -155,13 +193,7 @@ FlowByName(FunctionCallInfo fcinfo, int arg, FlowRow *flow, const char *action)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("flow \"%s\" does not exist", name),
 				 errhint("See medallion.flows for the flows you may use.")));
-	if (!is_member_of_role(GetUserId(), flow->owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to %s flow \"%s\"", action, name),
-				 errdetail("Flow \"%s\" belongs to role %s; its runs run as that role.", name,
-						   GetUserNameFromId(flow->owner, false)),
-				 errhint("Act as a member of role %s.", GetUserNameFromId(flow->owner, false))));
+	CheckFlowMember(flow, action);
 }
 
 /* RehashFlow recomputes a flow's definition hash from its row and expectations (as the extension owner). */
@@ -390,13 +422,13 @@ medallion_create_flow(PG_FUNCTION_ARGS)
 					 "INSERT INTO medallion.flow (flow_id, name, owner, source, target, consumer, keys, sequence_by, "
 					 "transform, scd_type, delete_when, truncate_when, columns, except_columns, ignore_null_updates, "
 					 "track_history_columns, max_versions_per_run, on_schema_change, batch_table, output_table, "
-					 "quarantine_table, definition_hash) VALUES (" INT64_FORMAT ", %s, %s, %u, %u, %s, %s, %s, %s, %d, "
+					 "quarantine_table, definition_hash) VALUES (" INT64_FORMAT ", %s, %u::pg_catalog.oid::pg_catalog.regrole, %u, %u, %s, %s, %s, %s, %d, "
 					 "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '');\n",
 					 out_t, out_columns, out_t, quote_identifier(owner), out_t,
 					 quote_literal_cstr(psprintf("Staging of the transformed rows of a run of flow %s", name)),
 					 quarantine_t, quarantine_t, quote_identifier(owner), quarantine_t,
 					 quote_literal_cstr(psprintf("Rows flow %s quarantined", name)),
-					 flow_id, quote_literal_cstr(name), quote_literal_cstr(owner), source, target,
+					 flow_id, quote_literal_cstr(name), GetUserId(), source, target,
 					 quote_literal_cstr(consumer), ArrayArgSql(fcinfo, 3),
 					 PG_ARGISNULL(4) ? "'{_commit_version,_change_seq}'" : ArrayArgSql(fcinfo, 4),
 					 TextArgSql(fcinfo, 5), scd_type, TextArgSql(fcinfo, 7), TextArgSql(fcinfo, 8),
@@ -442,11 +474,18 @@ medallion_drop_flow(PG_FUNCTION_ARGS)
 	(void) SpiExecute("SELECT medallion.drop_consumer($1)", 1, (Oid[]) {TEXTOID},
 					  (Datum[]) {CStringGetTextDatum(flow.consumer)}, false, 0, SPI_OK_SELECT);
 	SpiFinishPinned(spi_nest);
-	RunAsOwner(psprintf("DROP TABLE IF EXISTS medallion_state.\"flow_%d_batch\", medallion_state.\"flow_%d_out\", "
-						"medallion_state.\"flow_%d_quarantine\";\n"
-						"DELETE FROM medallion.flow WHERE flow_id = %d;\n",
-						flow.flow_id, flow.flow_id, flow.flow_id, flow.flow_id),
+	/* The staging tables by the oids the flow recorded, not by name. */
+	RunAsOwner(psprintf("DO $medallion$ DECLARE t regclass; BEGIN "
+						"FOR t IN SELECT x FROM medallion.flow f, LATERAL (VALUES (f.batch_table), (f.output_table), "
+						"(f.quarantine_table)) AS v(x) WHERE f.flow_id OPERATOR(pg_catalog.=) %d LOOP "
+						"EXECUTE pg_catalog.format('DROP TABLE IF EXISTS %%s', t); END LOOP; END $medallion$;\n"
+						"DELETE FROM medallion.flow WHERE flow_id = %d;\n", flow.flow_id, flow.flow_id),
 			   0, NULL, NULL, SPI_OK_DELETE);
+	/* A schedule left behind would run whatever flow takes the name next. */
+	if (OidIsValid(get_extension_oid("pg_cron", true)))
+		RunAsOwner("SELECT cron.unschedule(j.jobid) FROM cron.job j WHERE j.jobname OPERATOR(pg_catalog.=) $1",
+				   1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(psprintf("medallion flow %s", flow.name))},
+				   SPI_OK_SELECT);
 	PG_RETURN_VOID();
 }
 
@@ -484,7 +523,7 @@ medallion_add_expectation(PG_FUNCTION_ARGS)
 		SPIPlanPtr	plan;
 
 		SpiConnect();
-		plan = SPI_prepare(psprintf("SELECT pg_catalog.count(*) FROM %s AS batch WHERE NOT COALESCE((%s)::boolean, false)",
+		plan = SPI_prepare(psprintf("SELECT pg_catalog.count(*) FROM %s AS batch WHERE NOT COALESCE((%s), false)",
 									out_t, predicate), 0, NULL);
 		if (plan == NULL || list_length(SPI_plan_get_plan_sources(plan)) != 1)
 			ereport(ERROR,
@@ -586,6 +625,72 @@ RunRowJson(const FlowRow *flow, int64 run_id, TimestampTz started, const char *s
 	return json;
 }
 
+/*
+ * CheckSessionSafeForOwnerCode errors when the flow's owner's code (its
+ * transform, predicates, the target's triggers) would run in a session
+ * holding something of another role's it could reach: a caller who acts for
+ * the owner only as a superuser (a superuser's own session, a cron job's)
+ * must have no open cursor, whose rows that code could fetch.  pg_cron's
+ * jobs run in sessions of their own and pass.
+ */
+static void
+CheckSessionSafeForOwnerCode(const FlowRow *flow)
+{
+	int64		cursors = 0;
+	int			spi_nest;
+
+	if (is_member_of_role_nosuper(GetUserId(), flow->owner))
+		return;
+	spi_nest = SpiConnectPinned();
+	(void) SpiSelectInt64("SELECT pg_catalog.count(*) FROM pg_catalog.pg_cursors", 0, NULL, NULL, &cursors);
+	SpiFinishPinned(spi_nest);
+	if (cursors > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("flow \"%s\" belongs to another role and this session has open cursors", flow->name),
+				 errdetail("A run executes the flow owner's code in this session, where it could read them."),
+				 errhint("Close the cursors, or run the flow from a session of its own (as pg_cron does).")));
+}
+
+/*
+ * CheckBatchUnchanged errors when the source's feed no longer reads the
+ * columns the flow's batch table was made for (on_schema_change 'fail'):
+ * names and types in order, compared before anything is read.
+ */
+static void
+CheckBatchUnchanged(const FlowRow *flow)
+{
+	OwnerSwitch as_owner;
+	char	   *now_reads;
+	char	   *made_for = NULL;
+	MemoryContext outer = CurrentMemoryContext;
+
+	BeginAsOwner(&as_owner);
+	SpiConnect();
+	if (SpiExecute("SELECT fd.reader FROM medallion.flow f JOIN medallion.feed fd ON fd.source OPERATOR(pg_catalog.=) f.source "
+				   "WHERE f.flow_id OPERATOR(pg_catalog.=) $1",
+				   1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(flow->flow_id)}, true, 1, SPI_OK_SELECT) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the source of flow \"%s\" has no feed any more", flow->name),
+				 errhint("Enable the source's feed again, then drop and create the flow.")));
+	{
+		char	   *reader = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+
+		SPI_finish();
+		/* Both described the same way: the batch table was made from such a description. */
+		made_for = ColumnsOfQuery(psprintf("SELECT * FROM %s", RelationDisplayName(flow->batch_table)));
+		now_reads = ColumnsOfQuery(psprintf("SELECT * FROM %s(0::bigint, 0::bigint)", reader));
+	}
+	EndAsRole(&as_owner);
+	if (strcmp(made_for, now_reads) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the columns of the source of flow \"%s\" changed since the flow was created", flow->name),
+				 errdetail("The flow reads (%s); the feed now gives (%s).", made_for, now_reads),
+				 errhint("on_schema_change is 'fail': nothing was read. Drop and create the flow for the new columns.")));
+}
+
 /* JsonbCount reads one count of a run's result (0 when absent). */
 static Datum
 JsonbCount(Jsonb *counts, const char *key)
@@ -641,11 +746,14 @@ RunFlow(FunctionCallInfo fcinfo, const char *action, bool nowait, const char *re
 		return (Datum) 0;
 	}
 	/* What it is now that no run of it is running: changed or dropped meanwhile. */
-	if (!LoadFlow(flow.name, &flow))
+	if (!LoadFlowById(flow.flow_id, &flow))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("flow \"%s\" was dropped while this run waited for it", text_to_cstring(PG_GETARG_TEXT_PP(0))),
 				 errhint("See medallion.flows.")));
+	CheckFlowMember(&flow, action);
+	CheckSessionSafeForOwnerCode(&flow);
+	CheckBatchUnchanged(&flow);
 	if (flow.paused)
 	{
 		values[14] = CStringGetTextDatum("paused");
@@ -681,6 +789,8 @@ RunFlow(FunctionCallInfo fcinfo, const char *action, bool nowait, const char *re
 								 GUC_ACTION_LOCAL, true, 0, false);
 		run_fn = LookupFuncName(list_make2(makeString(MEDALLION_SCHEMA), makeString("_flow_run")), 4, argtypes, false);
 		BeginAsRole(flow.owner, &as_flow_owner);
+		/* Quarantined rows become jsonb: a cast to json of the source's types is its owner's code, not ours to run here. */
+		CheckJsonReadRunsNoForeignCode(get_rel_type_id(flow.batch_table), RelationOwner(flow.source), flow.source);
 		/* Called directly, as the owner: _flow_run is ours and executable by nobody. */
 		{
 			LOCAL_FCINFO(call, 4);
@@ -789,14 +899,22 @@ medallion_flow_quarantine(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("flow \"%s\" does not exist", name),
 				 errhint("See medallion.flows.")));
-	/* The quarantine holds source rows: whoever may read the source reads it, nobody else. */
+	/*
+	 * The quarantine holds source rows and transformed rows: members of the
+	 * flow's owner who may read the source read it, nobody else.  Its table
+	 * belongs to the owner, so it is read as the owner (never elevated), and
+	 * every column is cast to the type this function returns.
+	 */
+	CheckFlowMember(&flow, "read the quarantine of");
 	CheckSourceReadable(flow.source);
 	MaterializeResult(fcinfo, 0);
 	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	BeginAsOwner(&as_owner);
+	BeginAsRole(flow.owner, &as_owner);
 	SpiConnect();
-	(void) SpiExecute(psprintf("SELECT run_id, rule, source_version, error, record, transformed, quarantined_at "
-							   "FROM %s ORDER BY run_id, quarantined_at", RelationDisplayName(flow.quarantine_table)),
+	(void) SpiExecute(psprintf("SELECT q.run_id::pg_catalog.int8, q.rule::pg_catalog.text, q.source_version::pg_catalog.int8, "
+							   "q.error::pg_catalog.text, q.record::pg_catalog.jsonb, q.transformed::pg_catalog.bool, "
+							   "q.quarantined_at::pg_catalog.timestamptz FROM %s AS q ORDER BY 1, 7",
+							   RelationDisplayName(flow.quarantine_table)),
 					  0, NULL, NULL, true, 0, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
