@@ -834,12 +834,38 @@ RunFlow(FunctionCallInfo fcinfo, const char *action, bool nowait, const char *re
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
 		/* Only errors of the run are recorded: a cancel or shutdown just stops it. */
-		if (edata->sqlerrcode != ERRCODE_QUERY_CANCELED && edata->sqlerrcode != ERRCODE_ADMIN_SHUTDOWN &&
-			!RecordInOwnTransaction(RunRowJson(&flow, run_id, started, "failed", from, from, NULL, edata),
-									message, sizeof(message)))
-			ereport(WARNING,
-					(errmsg("run " INT64_FORMAT " of flow \"%s\" failed and could not be recorded: %s",
-							run_id, flow.name, message)));
+		if (edata->sqlerrcode != ERRCODE_QUERY_CANCELED && edata->sqlerrcode != ERRCODE_ADMIN_SHUTDOWN)
+		{
+			/* Recording must not replace the run's own error: it runs in a subtransaction, its failure a warning. */
+			volatile bool recorded = false;
+
+			message[0] = '\0';
+			BeginInternalSubTransaction(NULL);
+			MemoryContextSwitchTo(oldcontext);
+			PG_TRY();
+			{
+				recorded = RecordInOwnTransaction(RunRowJson(&flow, run_id, started, "failed", from, from, NULL, edata),
+												  message, sizeof(message));
+				ReleaseCurrentSubTransaction();
+			}
+			PG_CATCH();
+			{
+				ErrorData  *record_error;
+
+				MemoryContextSwitchTo(oldcontext);
+				record_error = CopyErrorData();
+				FlushErrorState();
+				RollbackAndReleaseCurrentSubTransaction();
+				strlcpy(message, record_error->message ? record_error->message : "", sizeof(message));
+			}
+			PG_END_TRY();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+			if (!recorded)
+				ereport(WARNING,
+						(errmsg("run " INT64_FORMAT " of flow \"%s\" failed and could not be recorded: %s",
+								run_id, flow.name, message)));
+		}
 		ReThrowError(edata);
 	}
 	PG_END_TRY();

@@ -146,7 +146,7 @@ medallion_run_log_worker_main(Datum main_arg)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		strlcpy(request->message, edata->message, sizeof(request->message));
+		strlcpy(request->message, edata->message ? edata->message : "(no message)", sizeof(request->message));
 		request->status = -1;
 	}
 	PG_END_TRY();
