@@ -1,5 +1,6 @@
 -- pg_medallion demo: an orders table in the bronze layer, captured as a change feed, read
--- by version, merged into silver by a consumer with apply_changes (SCD1 and SCD2), a gold aggregate,
+-- by version, merged into silver by a flow (transform, expectation, quarantine, run log) and by
+-- apply_changes (late CDC, SCD2), a gold aggregate,
 -- time travel, retention, schema evolution and a logical (WAL) feed.
 \pset footer off
 CREATE EXTENSION pg_medallion;
@@ -60,36 +61,37 @@ WHERE _change_type IN ('insert', 'update_postimage');
 SELECT (SELECT count(*) FROM (TABLE bronze.orders EXCEPT TABLE bronze.orders_replica) a)
      + (SELECT count(*) FROM (TABLE bronze.orders_replica EXCEPT TABLE bronze.orders) b) AS differences;
 
--- 8. Silver: a consumer reads only what it has not read yet, and apply_changes merges it into the
---    silver table in the same transaction (commit = acknowledged): newest change per key wins, deletes
---    leave tombstones, re-runs change nothing.
+-- 8. Silver: a flow.  One declaration (its consumer, a transform, an expectation, the merge keys) and
+--    one call that a scheduler repeats (medallion.schedule_flow puts it in pg_cron): each run consumes
+--    only what is new, transforms it, checks it, merges it (newest change per key wins, deletes leave
+--    tombstones) and records itself -- in one transaction.  Re-runs change nothing.
 CREATE SCHEMA silver;
 CREATE TABLE silver.orders (LIKE bronze.orders INCLUDING ALL);
 ALTER TABLE silver.orders ADD COLUMN _commit_version bigint, ADD COLUMN _change_seq bigint;
-SELECT * FROM medallion.create_consumer('silver_orders', ARRAY['bronze.orders']::regclass[], 'earliest');
+SELECT medallion.create_flow('silver_orders', 'bronze.orders', 'silver.orders', keys => '{order_id}',
+	start => 'earliest',
+	transform => $$SELECT order_id, upper(customer) AS customer, status, amount, updated_at,
+	                      _change_type, _commit_version, _change_seq FROM batch$$) AS flow_id;
+SELECT medallion.add_expectation('silver_orders', 'amount_positive', 'amount > 0', 'quarantine');
 
-CREATE PROCEDURE silver.refresh_orders() LANGUAGE plpgsql AS $$
-DECLARE
-	r record;
-BEGIN
-	SET LOCAL pg_medallion.run_id = 'silver_orders';
-	SELECT * INTO r FROM medallion.apply_changes('silver.orders',
-		$q$SELECT * FROM medallion_changes.orders('silver_orders')$q$,
-		keys => '{order_id}', sequence_by => '{_commit_version,_change_seq}');
-	RAISE NOTICE 'silver.orders: % inserted, % updated, % deleted, % stale', r.inserted, r.updated, r.deleted, r.stale_skipped;
-END $$;
-
-CALL silver.refresh_orders();                                   -- the first run reads everything
-SELECT consumer, feed, watermark, lag_versions, last_run_id FROM medallion.consumers;
+SELECT run_id, from_version, to_version, rows_in, inserted, updated, deleted, quarantined, status
+FROM medallion.run_flow('silver_orders');                      -- the first run reads everything
 
 INSERT INTO bronze.orders (order_id, customer, status, amount) VALUES (9, 'acme', 'placed', 90);
+INSERT INTO bronze.orders (order_id, customer, status, amount) VALUES (10, 'acme', 'placed', -1);
 UPDATE bronze.orders SET status = 'shipped' WHERE order_id IN (1, 2);
 DELETE FROM bronze.orders WHERE order_id = 8;
-CALL silver.refresh_orders();                                   -- the next run reads only what is new
-CALL silver.refresh_orders();                                   -- nothing new: nothing applied
+SELECT run_id, rows_in, inserted, updated, deleted, quarantined, status
+FROM medallion.run_flow('silver_orders');                      -- only what is new; order 10 quarantined
+SELECT run_id, rows_in, status FROM medallion.run_flow('silver_orders');   -- nothing new
+SELECT rule, record->>'order_id' AS order_id, record->>'amount' AS amount
+FROM medallion.flow_quarantine('silver_orders');
+SELECT run_id, status, rows_in, inserted, updated, deleted, quarantined, expectations FROM medallion.runs;
+DELETE FROM bronze.orders WHERE order_id = 10;                 -- the bad order, removed at the source
 
-SELECT (SELECT count(*) FROM (TABLE bronze.orders EXCEPT SELECT order_id, customer, status, amount, updated_at FROM silver.orders) a)
-     + (SELECT count(*) FROM (SELECT order_id, customer, status, amount, updated_at FROM silver.orders EXCEPT TABLE bronze.orders) b) AS silver_differences;
+SELECT count(*) FROM medallion.run_flow('silver_orders');
+SELECT (SELECT count(*) FROM (SELECT order_id, upper(customer), status, amount, updated_at FROM bronze.orders EXCEPT SELECT order_id, customer, status, amount, updated_at FROM silver.orders) a)
+     + (SELECT count(*) FROM (SELECT order_id, customer, status, amount, updated_at FROM silver.orders EXCEPT SELECT order_id, upper(customer), status, amount, updated_at FROM bronze.orders) b) AS silver_differences;
 
 -- 9. Late and duplicated CDC from an external system: the hand-written MERGE resurrects a deleted
 --    customer and loses an update for a row it never saw; apply_changes does neither.
