@@ -169,7 +169,7 @@ sub forge {
 }
 
 sub api_call {
-	my $f = int(rand(34));
+	my $f = int(rand(38));
 	my $r;
 	if ($f == 0) { $r = "SELECT medallion.enable_feed(" . args(pick(@regclass), pick(@mode)) . ")"; }
 	elsif ($f == 1) { $r = "SELECT medallion.disable_feed(" . args(pick(@regclass), pick(@bool)) . ")"; }
@@ -244,6 +244,35 @@ sub api_call {
 		"SELECT medallion._sync_partition_triggers()", "SELECT medallion._detach_dropped_feeds()",
 		"SELECT * FROM medallion.logical_status", "SELECT * FROM medallion.consumers", "SELECT * FROM medallion.feeds",
 		"SELECT medallion.resume_logical_feeds()", "SELECT medallion._tick()"); }
+	elsif ($f == 33 || $f == 34) {
+		my @flow = ("'fz_flow'", "'fz_flow2'", "NULL", "''", "repeat('f', 49)", "'x'' OR ''1''=''1'", "'flow:x'");
+		my @a = (pick(@flow), pick(@regclass), pick(@targets, @regclass), pick(@textarr));
+		push @a, "sequence_by => " . pick(@textarr) if chance(0.3);
+		push @a, "transform => " . pick("NULL", "'SELECT * FROM batch'", "'SELECT order_id, status, _change_type, _commit_version, _change_seq FROM batch'",
+			"'SELECT 1'", "'DELETE FROM fz.orders'", "'SELECT * FROM batch; DROP TABLE fz.orders'", "'SELECT amount::int FROM batch'",
+			"'SELECT * FROM nope'", "'WITH x AS (SELECT * FROM batch) SELECT * FROM x'", "''") if chance(0.7);
+		push @a, "scd_type => " . pick(@scd) if chance(0.3);
+		push @a, "max_versions_per_run => " . pick(@int) if chance(0.3);
+		push @a, "start => " . pick(@start) if chance(0.3);
+		push @a, "on_schema_change => " . pick("NULL", "'fail'", "'ignore'", "''") if chance(0.2);
+		$r = "SELECT medallion.create_flow(" . args(@a) . ")";
+	}
+	elsif ($f == 35) {
+		my $fl = pick("'fz_flow'", "'fz_flow2'", "NULL", "'nope'");
+		my $k = int(rand(8));
+		if ($k == 0) { $r = "SELECT medallion.add_expectation(" . args($fl, pick(@text), pick("'amount > 0'", "'true'", "'1'", "NULL", "'x; DROP TABLE fz.orders'", "'status = ''new'''", "'nope > 1'"), pick("'warn'", "'drop'", "'quarantine'", "'fail'", "NULL", "'x'")) . ")"; }
+		elsif ($k == 1) { $r = "SELECT medallion.drop_expectation(" . args($fl, pick(@text)) . ")"; }
+		elsif ($k == 2) { $r = "SELECT * FROM medallion.replay_quarantine(" . args($fl, pick("NULL", "'true'", "'rule = ''x'''", "'1/0 = 1'", "''")) . ")"; }
+		elsif ($k == 3) { $r = "SELECT * FROM medallion.flow_quarantine($fl)"; }
+		elsif ($k == 4) { $r = "SELECT medallion.pause_flow(" . args($fl, pick(@bool)) . ")"; }
+		elsif ($k == 5) { $r = "SELECT medallion.schedule_flow(" . args($fl, pick("'* * * * *'", "'continuous'", "NULL", "''")) . ")"; }
+		elsif ($k == 6) { $r = "SELECT medallion.drop_flow($fl)"; }
+		else { $r = "SELECT * FROM medallion.flows, medallion.runs, medallion.expectations LIMIT 3"; }
+	}
+	elsif ($f == 36) {
+		$r = "SELECT * FROM medallion.run_flow(" . args(pick("'fz_flow'", "'fz_flow2'", "NULL", "'nope'"), pick(@bool)) . ")";
+		$r = "BEGIN; $r; " . pick("COMMIT", "ROLLBACK") . ";" if chance(0.3);
+	}
 	else { $r = forge(); }
 	return $r;
 }

@@ -165,5 +165,15 @@ SELECT medallion.enable_feed('fz.plain') IS NOT NULL AS fed_plain;
 INSERT INTO fz.plain VALUES (1, 'p');
 SELECT medallion.disable_feed('fz.plain', keep_changes => true);
 
+-- A flow of fuzzer's, with expectations and something quarantined, for the flow calls.
+CREATE TABLE fz.flow_target (order_id int PRIMARY KEY, status text, amount numeric, _commit_version bigint, _change_seq bigint);
+ALTER TABLE fz.flow_target OWNER TO fuzzer;
+SET ROLE fuzzer;
+SELECT medallion.create_flow('fz_flow', 'fz.orders', 'fz.flow_target', '{order_id}', start => 'earliest',
+	transform => $$SELECT order_id, status, amount::numeric AS amount, _change_type, _commit_version, _change_seq FROM batch$$);
+SELECT medallion.add_expectation('fz_flow', 'new_only', $$status = 'new'$$, 'quarantine');
+SELECT count(*) FROM medallion.run_flow('fz_flow');
+RESET ROLE;
+
 GRANT SELECT ON ALL TABLES IN SCHEMA fz TO fuzzer;
 ANALYZE;
