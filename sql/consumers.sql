@@ -258,6 +258,35 @@ COMMIT;
 SELECT last_run_id FROM medallion.consumer_feed WHERE consumer = 'silver' AND last_run_id IS NOT NULL;
 SELECT last_run_id FROM medallion.external_watermark WHERE pipeline = 'ingest' AND source = 'kafka:orders';
 
+-- Reads keep their plans for the session (prepared once, rebuilt when what they touch changes): a
+-- change table dropped and created again with other columns, and the whole extension dropped and
+-- created again, are read correctly by the same session.
+CREATE TABLE kept (id int PRIMARY KEY, a text);
+SELECT medallion.enable_feed('kept') IS NOT NULL AS enabled;
+SELECT count(*) AS feeds FROM medallion.create_consumer('kept_reader', ARRAY['kept']::regclass[], 'latest');
+INSERT INTO kept VALUES (1, 'one');
+SELECT id, a, _change_type FROM medallion_changes.kept('kept_reader');
+SELECT medallion.drop_consumer('kept_reader');
+SELECT medallion.disable_feed('kept');
+ALTER TABLE kept ADD COLUMN b int;
+SELECT medallion.enable_feed('kept') IS NOT NULL AS enabled_again;
+SELECT count(*) AS feeds FROM medallion.create_consumer('kept_reader', ARRAY['kept']::regclass[], 'latest');
+INSERT INTO kept VALUES (2, 'two', 2);
+SELECT data->>'b' AS b FROM medallion.peek('kept_reader', 'kept');
+SELECT id, a, b, _change_type FROM medallion_changes.kept('kept_reader');
+UPDATE kept SET b = 20 WHERE id = 2;
+SELECT data->>'b' AS b, _change_type FROM medallion.consume('kept_reader', 'kept');
+SET client_min_messages = warning;
+DROP EXTENSION pg_medallion CASCADE;
+RESET client_min_messages;
+CREATE EXTENSION pg_medallion;
+SELECT medallion.enable_feed('kept') IS NOT NULL AS enabled_in_new_extension;
+SELECT count(*) AS feeds FROM medallion.create_consumer('kept_reader', ARRAY['kept']::regclass[], 'latest');
+INSERT INTO kept VALUES (3, 'three', 3);
+SELECT id, a, b, _change_type FROM medallion_changes.kept('kept_reader');
+SELECT count(*) AS nothing_left FROM medallion_changes.kept('kept_reader');
+DROP TABLE kept;
+
 -- Cleanup: every file starts from an empty database and leaves one.
 SET client_min_messages = warning;
 DROP EXTENSION pg_medallion CASCADE;

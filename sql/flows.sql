@@ -51,8 +51,21 @@ UPDATE fl.bronze SET amount = '7' WHERE id = 1;
 DELETE FROM fl.bronze WHERE id = 3;
 SELECT rows_in, rows_out, inserted, updated, deleted, quarantined, status FROM medallion.run_flow('silver');
 SELECT id, amount FROM fl.silver ORDER BY id;
--- Nothing new: a run that reads nothing, still recorded.
-SELECT rows_in, rows_out, status FROM medallion.run_flow('silver');
+-- Nothing new in the source: answered without a run (no run row, nothing written), however often,
+-- while other tables' writes close versions; the first change after it runs again.
+SELECT count(*) AS runs_before FROM medallion.runs WHERE flow = 'silver' \gset
+SELECT rows_in, from_version = to_version AS same_version, status FROM medallion.run_flow('silver');
+CREATE TABLE fl.elsewhere (id int);
+SELECT medallion.enable_feed('fl.elsewhere') IS NOT NULL AS other_feed;
+INSERT INTO fl.elsewhere VALUES (1);
+SELECT rows_in, status FROM medallion.run_flow('silver');
+SELECT status, pg_current_xact_id_if_assigned() IS NULL AS wrote_nothing FROM medallion.run_flow('silver');
+SELECT count(*) - :runs_before AS runs_recorded FROM medallion.runs WHERE flow = 'silver';
+UPDATE fl.bronze SET note = note WHERE id = 1;
+SELECT rows_in, status FROM medallion.run_flow('silver');
+SELECT count(*) - :runs_before AS runs_recorded FROM medallion.runs WHERE flow = 'silver';
+SELECT medallion.disable_feed('fl.elsewhere');
+DROP TABLE fl.elsewhere;
 
 -- 4. A fail expectation: the run fails, nothing is merged, the watermark stays, the failure is recorded.
 SELECT medallion.add_expectation('silver', 'small', 'amount < 100', 'fail');
@@ -94,9 +107,10 @@ SELECT rows_in, status FROM medallion.replay_quarantine('silver', $$rule = 'posi
 
 -- 7. Pause, resume, and who may run a flow: members of its owner; runs run as the owner.
 SELECT medallion.pause_flow('silver');
+INSERT INTO fl.bronze VALUES (70, '70', 'while paused');
 SELECT status FROM medallion.run_flow('silver');
 SELECT medallion.pause_flow('silver', false);
-SELECT status FROM medallion.run_flow('silver');
+SELECT rows_in, status FROM medallion.run_flow('silver');
 CREATE ROLE flow_stranger;
 GRANT USAGE ON SCHEMA fl TO flow_stranger;
 SET ROLE flow_stranger;

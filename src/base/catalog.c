@@ -83,7 +83,7 @@ LookupFeedWhere(const char *condition, Oid argtype, Datum arg, FeedRow *feed)
 
 	BeginAsOwner(&as_owner);
 	SpiConnect();
-	if (SpiExecute(query, 1, &argtype, &arg, false, 1, SPI_OK_SELECT) == 1)
+	if (SpiExecuteKept(query, 1, &argtype, &arg, NULL, false, 1, SPI_OK_SELECT) == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;

@@ -39,6 +39,7 @@
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/timestamp.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -261,9 +262,20 @@ SummarizedEntry(Oid index)
 	return entry;
 }
 
-/* SummarizePartition summarises the filled block ranges of one partition's BRIN indexes; skips it if busy. */
+/*
+ * At most this many block ranges of one index per pass (16k pages at 16 per
+ * range): a bulk load is summarised over several passes, and the ticker
+ * gets back to closing versions in between.
+ */
+#define SUMMARIZE_RANGES_PER_PASS 1024
+
+/*
+ * SummarizePartition summarises the filled block ranges of one partition's
+ * BRIN indexes; skips it if busy.  Adds the time spent summarising to
+ * *summarize_us.
+ */
 static void
-SummarizePartition(Oid partition)
+SummarizePartition(Oid partition, int64 *summarize_us)
 {
 	Relation	heap;
 	List	   *indexes;
@@ -292,11 +304,19 @@ SummarizePartition(Oid partition)
 		if (entry->next_block > nblocks)
 			entry->next_block = 0;	/* a new relfilenode (TRUNCATE): start over */
 		/* Only ranges writers have left: the last one still filling stays unsummarised (free to insert into). */
-		while (entry->next_block + ppr <= nblocks && nblocks - entry->next_block > ppr)
+		if (entry->next_block + ppr <= nblocks && nblocks - entry->next_block > ppr)
 		{
-			(void) DirectFunctionCall2(brin_summarize_range, ObjectIdGetDatum(RelationGetRelid(index)),
-									   Int64GetDatum((int64) entry->next_block));
-			entry->next_block += ppr;
+			TimestampTz start = GetCurrentTimestamp();
+			int			ranges = 0;
+
+			while (entry->next_block + ppr <= nblocks && nblocks - entry->next_block > ppr &&
+				   ranges++ < SUMMARIZE_RANGES_PER_PASS)
+			{
+				(void) DirectFunctionCall2(brin_summarize_range, ObjectIdGetDatum(RelationGetRelid(index)),
+										   Int64GetDatum((int64) entry->next_block));
+				entry->next_block += ppr;
+			}
+			*summarize_us += GetCurrentTimestamp() - start;
 		}
 		index_close(index, ShareUpdateExclusiveLock);
 	}
@@ -307,11 +327,13 @@ SummarizePartition(Oid partition)
  * SummarizeFilledRanges summarises the block ranges of every feed's newest
  * change partition that writers have filled, so a read of a small version
  * range skips them (BRIN leaves new ranges unsummarised until a VACUUM).
- * Run by the resident ticker in a transaction of its own, at most about
- * once a second; busy partitions wait for the next time.
+ * Run by the resident ticker in a transaction of its own, about ten times a
+ * second while versions close; busy partitions wait for the next time.
+ * *summarize_us gets the time spent summarising (the rest is the pass's
+ * overhead, which grows with the number of feeds).
  */
 void
-SummarizeFilledRanges(void)
+SummarizeFilledRanges(int64 *summarize_us)
 {
 	List	   *feed_ids = NIL;
 	ListCell   *lc;
@@ -341,6 +363,6 @@ SummarizeFilledRanges(void)
 			continue;
 		partition = ChangePartitionFor(&feed, next_xid, false);
 		if (OidIsValid(partition))
-			SummarizePartition(partition);
+			SummarizePartition(partition, summarize_us);
 	}
 }

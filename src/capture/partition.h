@@ -20,6 +20,6 @@
 extern Oid	ChangePartitionFor(const FeedRow *feed, int64 xid, bool create);
 extern bool EnsureChangePartitions(const FeedRow *feed, int64 xid, bool nowait);
 extern void EnsureNextPartitions(int64 next_xid);
-extern void SummarizeFilledRanges(void);
+extern void SummarizeFilledRanges(int64 *summarize_us);
 
 #endif							/* MEDALLION_CAPTURE_PARTITION_H */

@@ -46,8 +46,18 @@ PGDLLEXPORT void medallion_ticker_main(Datum main_arg);
 
 #define TICK_SERVICE_SHMEM_NAME "pg_medallion tick service"
 
-/* How often, at most, the ticker summarises change tables' filled BRIN ranges. */
-#define SUMMARIZE_INTERVAL_MS 1000
+/*
+ * How often, at most, the ticker summarises change tables' filled BRIN
+ * ranges: every SUMMARIZE_INTERVAL_MS, or less often when a pass's overhead
+ * (the time not spent summarising: looking at every feed) is long, so that
+ * it takes at most a tenth of the ticker's time.  Reads of recent versions
+ * recheck every row of the unsummarised tail, so the tail is kept short: at
+ * 100 ms, a tenth of a second of writes.  The summarising itself is bounded
+ * per pass (SUMMARIZE_RANGES_PER_PASS) and does not slow the next pass: a
+ * bulk load must not leave the tail unsummarised for seconds.
+ */
+#define SUMMARIZE_INTERVAL_MS 100
+#define SUMMARIZE_SHARE 10
 
 /* What callers and the ticker share. */
 typedef struct TickService
@@ -197,9 +207,11 @@ SummarizeWhenDue(TimestampTz *summarized_at, int64 *summarized_version, int64 la
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	TimestampTz now = GetCurrentTimestamp();
+	static long interval_ms = SUMMARIZE_INTERVAL_MS;
+	int64		summarize_us = 0;
 
 	if (last_version == *summarized_version ||
-		!TimestampDifferenceExceeds(*summarized_at, now, SUMMARIZE_INTERVAL_MS))
+		!TimestampDifferenceExceeds(*summarized_at, now, interval_ms))
 		return;
 	*summarized_at = now;
 	*summarized_version = last_version;
@@ -208,7 +220,7 @@ SummarizeWhenDue(TimestampTz *summarized_at, int64 *summarized_version, int64 la
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		if (OidIsValid(get_namespace_oid(MEDALLION_SCHEMA, true)))
-			SummarizeFilledRanges();
+			SummarizeFilledRanges(&summarize_us);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}
@@ -224,6 +236,11 @@ SummarizeWhenDue(TimestampTz *summarized_at, int64 *summarized_version, int64 la
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
+	{
+		int64		overhead_us = (GetCurrentTimestamp() - now) - summarize_us;
+
+		interval_ms = Max(SUMMARIZE_INTERVAL_MS, SUMMARIZE_SHARE * overhead_us / 1000);
+	}
 }
 
 /*
@@ -255,8 +272,9 @@ medallion_ticker_main(Datum main_arg)
 
 	for (;;)
 	{
+		/* Wake for summarising only while versions closed since the last pass. */
 		long		timeout = Min(medallion_tick_interval_ms > 0 ? medallion_tick_interval_ms : 60000,
-								  SUMMARIZE_INTERVAL_MS);
+								  last_version != summarized_version ? SUMMARIZE_INTERVAL_MS : 60000);
 		uint64		asked = 0;
 		bool		pending;
 		bool		due;

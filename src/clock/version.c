@@ -244,7 +244,10 @@ VersionOfXid(int64 xid)
 	int64		version = -1;
 
 	/* Snapshots only grow, so the first tick whose xmax passed xid starts the search. */
-	SelectInt64("SELECT t.version FROM medallion.tick AS t "
+	int			spi_nest;
+
+	spi_nest = SpiConnectPinned();
+	(void) SpiSelectInt64Kept("SELECT t.version FROM medallion.tick AS t "
 				"WHERE t.version OPERATOR(pg_catalog.>=) "
 				"  (SELECT f.version FROM medallion.tick AS f "
 				"   WHERE f.snapshot_xmax OPERATOR(pg_catalog.>) $1 "
@@ -253,6 +256,7 @@ VersionOfXid(int64 xid)
 				"     OR NOT $1 OPERATOR(pg_catalog.=) ANY (t.snapshot_xip)) "
 				"ORDER BY t.version LIMIT 1",
 				1, argtypes, args, &version);
+	SpiFinishPinned(spi_nest);
 	return version;
 }
 
@@ -269,8 +273,9 @@ LoadTicks(int64 from_version, int64 to_version, int *nticks)
 	uint64		i;
 
 	spi_nest = SpiConnectPinned();
-	(void) SpiExecute("SELECT version, snapshot_xmin, snapshot_xmax, snapshot_xip, committed_at "
-							  "FROM medallion.tick WHERE version BETWEEN $1 AND $2 ORDER BY version", 2, argtypes, args, false, 0, SPI_OK_SELECT);
+	(void) SpiExecuteKept("SELECT version, snapshot_xmin, snapshot_xmax, snapshot_xip, committed_at "
+						  "FROM medallion.tick WHERE version BETWEEN $1 AND $2 ORDER BY version",
+						  2, argtypes, args, NULL, false, 0, SPI_OK_SELECT);
 	if ((int64) SPI_processed != expected)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),

@@ -94,7 +94,8 @@ CheckConsumerAccess(const char *consumer)
 
 	BeginAsOwner(&as_owner);
 	SpiConnect();
-	(void) SpiExecute("SELECT owner::oid FROM medallion.consumer WHERE consumer OPERATOR(pg_catalog.=) $1", 1, argtypes, args, false, 1, SPI_OK_SELECT);
+	(void) SpiExecuteKept("SELECT owner::oid FROM medallion.consumer WHERE consumer OPERATOR(pg_catalog.=) $1",
+						  1, argtypes, args, NULL, false, 1, SPI_OK_SELECT);
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
@@ -546,9 +547,11 @@ LockWatermark(const char *consumer, const FeedRow *feed, bool nowait, bool peek,
 {
 	Oid			argtypes[2] = {TEXTOID, INT4OID};
 	Datum		args[2] = {CStringGetTextDatum(consumer), Int32GetDatum(feed->feed_id)};
-	const char *select = "SELECT watermark, snapshot_table::oid FROM medallion.consumer_feed "
-		"WHERE consumer OPERATOR(pg_catalog.=) $1 AND feed_id OPERATOR(pg_catalog.=) $2";
-	const char *lock_modes[3] = {"", " FOR UPDATE SKIP LOCKED", " FOR UPDATE"};
+#define WATERMARK_SELECT "SELECT watermark, snapshot_table::oid FROM medallion.consumer_feed " \
+		"WHERE consumer OPERATOR(pg_catalog.=) $1 AND feed_id OPERATOR(pg_catalog.=) $2"
+	const char *select = WATERMARK_SELECT;
+	const char *selects[3] = {WATERMARK_SELECT, WATERMARK_SELECT " FOR UPDATE SKIP LOCKED",
+		WATERMARK_SELECT " FOR UPDATE"};
 	int			attempt;
 	int64		watermark = -1;
 	bool		exists = false;
@@ -558,10 +561,9 @@ LockWatermark(const char *consumer, const FeedRow *feed, bool nowait, bool peek,
 	SpiConnect();
 	for (attempt = peek ? 0 : 1; attempt <= 2; attempt++)
 	{
-		char	   *sql = psprintf("%s%s", select, lock_modes[attempt]);
 		bool		isnull;
 
-		(void) SpiExecute(sql, 2, argtypes, args, false, 1, SPI_OK_SELECT);
+		(void) SpiExecuteKept(selects[attempt], 2, argtypes, args, NULL, false, 1, SPI_OK_SELECT);
 		if (SPI_processed == 1)
 		{
 			Datum		table;
@@ -576,7 +578,7 @@ LockWatermark(const char *consumer, const FeedRow *feed, bool nowait, bool peek,
 		if (attempt == 1)
 		{
 			/* Nothing unlocked: is the row there at all, locked by someone else? */
-			(void) SpiExecute(select, 2, argtypes, args, false, 1, SPI_OK_SELECT);
+			(void) SpiExecuteKept(select, 2, argtypes, args, NULL, false, 1, SPI_OK_SELECT);
 			exists = SPI_processed == 1;
 			if (!exists)
 				break;
@@ -633,7 +635,7 @@ CheckNotStale(const char *consumer, const FeedRow *feed, int64 from)
 						   now.retained_from),
 				 errhint("Call medallion.reset_consumer() to continue from version " INT64_FORMAT " or later.",
 						 now.retained_from - 1)));
-	if (RunAsOwner("SELECT 1 FROM medallion.tick WHERE version OPERATOR(pg_catalog.=) $1",
+	if (RunAsOwnerKept("SELECT 1 FROM medallion.tick WHERE version OPERATOR(pg_catalog.=) $1",
 					  1, argtypes, args, SPI_OK_SELECT) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -789,7 +791,7 @@ Consume(FunctionCallInfo fcinfo, const char *consumer, const FeedRow *feed, int6
 		Oid			argtypes[3] = {TEXTOID, INT4OID, INT8OID};
 		Datum		args[3] = {CStringGetTextDatum(consumer), Int32GetDatum(feed->feed_id), Int64GetDatum(to)};
 
-		RunAsOwner("UPDATE medallion.consumer_feed SET watermark = $3, updated_at = pg_catalog.now(), "
+		RunAsOwnerKept("UPDATE medallion.consumer_feed SET watermark = $3, updated_at = pg_catalog.now(), "
 				   "last_run_id = NULLIF(pg_catalog.current_setting('pg_medallion.run_id', true), '') "
 				   "WHERE consumer OPERATOR(pg_catalog.=) $1 AND feed_id OPERATOR(pg_catalog.=) $2",
 				   3, argtypes, args, SPI_OK_UPDATE);

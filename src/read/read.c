@@ -368,7 +368,7 @@ ReadVersions(FunctionCallInfo fcinfo, const FeedRow *feed, int64 from, int64 to,
 	 * ticks were read, so it sees every row of every version up to `to`.
 	 * The statement's own snapshot may predate the tick that closed `to`.
 	 */
-	portal = SPI_cursor_open_with_args(NULL, query, 2, argtypes, args, NULL, false, 0);
+	portal = SPI_cursor_open(NULL, SpiKeptGeneratedPlan(query, 2, argtypes), args, NULL, false);
 	GuardCursor(portal);
 	for (;;)
 	{
