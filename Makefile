@@ -11,11 +11,12 @@ OBJS = src/settings.o src/init.o src/retention.o \
        src/feed/readers.o src/feed/schema_evolution.o src/feed/feed.o src/feed/event_trigger.o \
        src/read/net.o src/read/read.o src/read/consumer.o src/read/timetravel.o \
        src/merge/merge_spec.o src/merge/merge_exec.o src/merge/merge_sql.o src/merge/merge_place.o \
-       src/flow/run_log.o src/flow/flow.o
+       src/flow/run_log.o src/flow/isolate.o src/flow/flow.o
 # Shipped scripts never change; the current version's install script is built from extension/topics.
 DATA = extension/pg_medallion--0.1.0.sql extension/pg_medallion--0.1.0--0.2.0.sql \
-       extension/pg_medallion--0.2.0--0.3.0.sql
-DATA_built = extension/pg_medallion--0.3.0.sql
+       extension/pg_medallion--0.2.0--0.3.0.sql extension/pg_medallion--0.3.0.sql \
+       extension/pg_medallion--0.3.0--0.4.0.sql
+DATA_built = extension/pg_medallion--0.4.0.sql
 # Server headers as system headers: -Wextra then checks our code, not PostgreSQL's.  Unused
 # parameters stay allowed: every SQL-callable function takes fcinfo whether it needs it or not.
 PG_CPPFLAGS = -I$(srcdir)/src -isystem $(includedir_server) -Wall -Wextra -Werror -Wno-unused-parameter
@@ -41,10 +42,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# The install script of 0.3.0: the topic files in name order, behind the guard against psql \i.
+# The install script of 0.4.0: the topic files in name order, behind the guard against psql \i.
 SQL_TOPICS = $(sort $(wildcard $(srcdir)/extension/topics/*.sql))
-extension/pg_medallion--0.3.0.sql: $(SQL_TOPICS)
-	{ printf '%s\n' '-- pg_medallion 0.3.0, built by make from extension/topics/*.sql: edit those, not this file.' \
+extension/pg_medallion--0.4.0.sql: $(SQL_TOPICS)
+	{ printf '%s\n' '-- pg_medallion 0.4.0, built by make from extension/topics/*.sql: edit those, not this file.' \
 		'\echo Use "CREATE EXTENSION pg_medallion" to load this file. \quit'; \
 	  for f in $(SQL_TOPICS); do printf '\n-- %s\n' "$${f##*/}"; cat "$$f"; done; } > $@
 

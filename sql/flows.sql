@@ -166,6 +166,38 @@ SET ROLE "FlowOwner";
 SELECT medallion.drop_flow('owned');
 RESET ROLE;
 
+-- 11. Refused rows in a batch of many pages: the batch is transformed again a page at a time, halves
+-- of a page on error, so the rows that raise are found wherever they are (first and last rows of the
+-- batch, neighbours, a page with several), each quarantined once, and every other row merged once.
+CREATE TABLE fl.wide (id int PRIMARY KEY, amount text, pad text);
+SELECT medallion.enable_feed('fl.wide') IS NOT NULL AS fed;
+CREATE TABLE fl.wide_out (id int PRIMARY KEY, amount numeric, _commit_version bigint, _change_seq bigint);
+INSERT INTO fl.wide SELECT g, CASE WHEN g IN (1, 2, 3, 777, 778, 1500, 2999, 3000) OR g % 250 = 100 THEN 'bad' || g ELSE g::text END,
+	pg_catalog.repeat('p', 60) FROM generate_series(1, 3000) g;
+SELECT medallion.create_flow('wide', 'fl.wide', 'fl.wide_out', '{id}', start => 'earliest',
+	transform => 'SELECT id, amount::numeric AS amount, _change_type, _commit_version, _change_seq FROM batch') AS wide_flow;
+SELECT rows_in, rows_out, inserted, quarantined, status FROM medallion.run_flow('wide');
+SELECT pg_catalog.pg_relation_size(batch_table) = 0 AS staging_emptied FROM medallion.flow WHERE name = 'wide';
+SELECT (SELECT pg_catalog.array_agg((record->>'id')::int ORDER BY (record->>'id')::int) FROM medallion.flow_quarantine('wide'))
+	= (SELECT pg_catalog.array_agg(id ORDER BY id) FROM fl.wide WHERE amount LIKE 'bad%') AS quarantined_exactly_the_bad,
+	(SELECT count(DISTINCT error) FROM medallion.flow_quarantine('wide') WHERE error LIKE '22P02: invalid input syntax for type numeric%') AS numeric_errors,
+	(SELECT count(*) FROM fl.wide_out) = (SELECT count(*) FROM fl.wide WHERE amount NOT LIKE 'bad%') AS merged_the_rest,
+	(SELECT count(*) FROM fl.wide_out o JOIN fl.wide w USING (id) WHERE o.amount <> w.amount::numeric) AS wrong_values;
+-- An error that is not a data error (here 42P01, from a cast to regclass) fails the run: nothing
+-- merged, nothing quarantined, the watermark unmoved.
+UPDATE fl.wide SET amount = '1', pad = CASE WHEN id = 1200 THEN 'no_such_table' ELSE pad END WHERE id IN (1, 1200, 2000);
+SELECT medallion.drop_flow('wide');
+TRUNCATE fl.wide_out;
+SELECT medallion.create_flow('wide', 'fl.wide', 'fl.wide_out', '{id}', start => 'earliest',
+	transform => $$SELECT id, CASE WHEN pad = 'no_such_table' THEN pad::pg_catalog.regclass::text::numeric
+	ELSE pg_catalog.length(pad)::numeric END AS amount, _change_type, _commit_version, _change_seq FROM batch$$) AS wide_flow;
+SELECT fl.try($$SELECT * FROM medallion.run_flow('wide')$$);
+SELECT (SELECT count(*) FROM fl.wide_out) AS merged, (SELECT count(*) FROM medallion.flow_quarantine('wide')) AS quarantined,
+	(SELECT status || ' ' || sqlstate FROM medallion.runs WHERE flow = 'wide' ORDER BY run_id DESC LIMIT 1) AS recorded;
+SELECT medallion.drop_flow('wide');
+SELECT medallion.disable_feed('fl.wide');
+DROP TABLE fl.wide, fl.wide_out;
+
 REVOKE USAGE ON SCHEMA fl FROM flow_stranger;
 DROP ROLE flow_stranger;
 DROP EXTENSION pg_medallion CASCADE;

@@ -163,7 +163,6 @@ DECLARE
 	rows_out bigint := 0;
 	transform_errors bigint := 0;
 	n bigint;
-	r record;
 	e record;
 	m record;
 	counts jsonb := '{}';
@@ -176,51 +175,54 @@ DECLARE
 	transformed_sql text;
 	writes text := '';
 BEGIN
-	EXECUTE format('TRUNCATE %s, %s', batch_t, out_t);
-	IF replay IS NULL THEN
-		EXECUTE format('INSERT INTO %s SELECT * FROM %s(%L::text, %s::integer)', batch_t, flow->>'reader', flow->>'consumer',
-					   coalesce(flow->>'max_versions_per_run', 'NULL'));
-		GET DIAGNOSTICS rows_in = ROW_COUNT;
+	IF flow ? 'isolated' THEN
+		-- Called again after run_flow transformed the batch a page at a time, the rows that raise
+		-- quarantined (medallion._flow_run returned 'isolate'): batch and output are staged.
+		rows_in := (flow->'isolated'->>'rows_in')::bigint;
+		rows_out := (flow->'isolated'->>'rows_out')::bigint;
+		transform_errors := (flow->'isolated'->>'transform_errors')::bigint;
 	ELSE
-		-- A replay: the quarantined rows that match, out of the quarantine; rows the transform refused go
-		-- through it again, rows an expectation refused are checked again.  The merge's sequence guard
-		-- keeps an old row from overwriting a newer one.
-		EXECUTE format('WITH r AS (DELETE FROM %s AS q WHERE NOT q.transformed AND (%s) RETURNING q.record) '
-					   'INSERT INTO %s SELECT (pg_catalog.jsonb_populate_record(NULL::%s, r.record)).* FROM r',
-					   quarantine_t, replay, batch_t, batch_t);
-		GET DIAGNOSTICS rows_in = ROW_COUNT;
-		EXECUTE format('WITH r AS (DELETE FROM %s AS q WHERE q.transformed AND (%s) RETURNING q.record) '
-					   'INSERT INTO %s SELECT (pg_catalog.jsonb_populate_record(NULL::%s, r.record)).* FROM r',
-					   quarantine_t, replay, out_t, out_t);
-		GET DIAGNOSTICS n = ROW_COUNT;
-		rows_in := rows_in + n;
-		rows_out := n;
-	END IF;
+		EXECUTE format('TRUNCATE %s, %s', batch_t, out_t);
+		IF replay IS NULL THEN
+			EXECUTE format('INSERT INTO %s SELECT * FROM %s(%L::text, %s::integer)', batch_t, flow->>'reader', flow->>'consumer',
+						   coalesce(flow->>'max_versions_per_run', 'NULL'));
+			GET DIAGNOSTICS rows_in = ROW_COUNT;
+		ELSE
+			-- A replay: the quarantined rows that match, out of the quarantine; rows the transform refused go
+			-- through it again, rows an expectation refused are checked again.  The merge's sequence guard
+			-- keeps an old row from overwriting a newer one.
+			EXECUTE format('WITH r AS (DELETE FROM %s AS q WHERE NOT q.transformed AND (%s) RETURNING q.record) '
+						   'INSERT INTO %s SELECT (pg_catalog.jsonb_populate_record(NULL::%s, r.record)).* FROM r',
+						   quarantine_t, replay, batch_t, batch_t);
+			GET DIAGNOSTICS rows_in = ROW_COUNT;
+			EXECUTE format('WITH r AS (DELETE FROM %s AS q WHERE q.transformed AND (%s) RETURNING q.record) '
+						   'INSERT INTO %s SELECT (pg_catalog.jsonb_populate_record(NULL::%s, r.record)).* FROM r',
+						   quarantine_t, replay, out_t, out_t);
+			GET DIAGNOSTICS n = ROW_COUNT;
+			rows_in := rows_in + n;
+			rows_out := n;
+		END IF;
 
-	-- The transform over the whole batch; a data error (class 22: a bad cast, malformed JSON) isolates
-	-- the rows that raise it, one subtransaction each, and quarantines them.  Other errors fail the run.
-	transformed_sql := CASE WHEN transform IS NULL THEN format('SELECT * FROM %s', batch_t)
-		ELSE format('WITH batch AS (SELECT * FROM %s) SELECT * FROM (%s) AS t', batch_t, transform) END;
-	BEGIN
-		EXECUTE format('INSERT INTO %s SELECT * FROM (%s) AS s', out_t, transformed_sql);
-		GET DIAGNOSTICS n = ROW_COUNT;
-		rows_out := rows_out + n;
-	EXCEPTION WHEN data_exception THEN
-		FOR r IN EXECUTE format('SELECT b.ctid AS row, to_jsonb(b) AS record, b._commit_version AS version FROM %s AS b',
-								batch_t) LOOP
-			BEGIN
-				EXECUTE format('INSERT INTO %s SELECT * FROM (WITH batch AS (SELECT * FROM %s WHERE ctid OPERATOR(pg_catalog.=) $1) '
-							   'SELECT * FROM (%s) AS t) AS s', out_t, batch_t, transform) USING r.row;
-				GET DIAGNOSTICS n = ROW_COUNT;
-				rows_out := rows_out + n;
-			EXCEPTION WHEN data_exception THEN
-				EXECUTE format('INSERT INTO %s (run_id, rule, source_version, error, record, transformed) '
-							   'VALUES ($1, $2, $3, $4, $5, false)', quarantine_t)
-					USING run_id, 'transform', r.version, SQLSTATE || ': ' || SQLERRM, r.record;
-				transform_errors := transform_errors + 1;
-			END;
-		END LOOP;
-	END;
+		-- The transform over the whole batch.  A data error (class 22: a bad cast, malformed JSON) rolls
+		-- it back and returns 'isolate' with the statements run_flow needs to transform the batch again a
+		-- page at a time, isolating the rows that raise (src/flow/isolate.c); it then calls again with
+		-- 'isolated'.  Other errors fail the run.
+		transformed_sql := CASE WHEN transform IS NULL THEN format('SELECT * FROM %s', batch_t)
+			ELSE format('WITH batch AS (SELECT * FROM %s) SELECT * FROM (%s) AS t', batch_t, transform) END;
+		BEGIN
+			EXECUTE format('INSERT INTO %s SELECT * FROM (%s) AS s', out_t, transformed_sql);
+			GET DIAGNOSTICS n = ROW_COUNT;
+			rows_out := rows_out + n;
+		EXCEPTION WHEN data_exception THEN
+			RETURN jsonb_build_object('isolate', true, 'rows_in', rows_in, 'rows_out', rows_out,
+				'range_insert', format('INSERT INTO %s SELECT * FROM (WITH batch AS (SELECT * FROM %s AS b '
+									   'WHERE b.ctid OPERATOR(pg_catalog.>=) $1 AND b.ctid OPERATOR(pg_catalog.<) $2) '
+									   'SELECT * FROM (%s) AS t) AS s', out_t, batch_t, coalesce(transform, 'SELECT * FROM batch')),
+				'quarantine_insert', format('INSERT INTO %s (run_id, rule, source_version, error, record, transformed) '
+											'SELECT $2, ''transform'', b._commit_version, $3, pg_catalog.to_jsonb(b), false '
+											'FROM %s AS b WHERE b.ctid OPERATOR(pg_catalog.=) $1', quarantine_t, batch_t));
+		END;
+	END IF;
 
 	-- Expectations, the strictest first: a row is counted by the first one it violates.  They judge
 	-- the rows that write values: a feed's deletes, pre-images and truncates pass.

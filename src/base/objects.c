@@ -19,6 +19,7 @@
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/transam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_extension.h"
@@ -27,6 +28,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "parser/parse_coerce.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -99,15 +101,29 @@ MedallionChangesSchemaOid(void)
 	return oid;
 }
 
-/* MedallionExtensionOwner returns the role that owns the extension: it owns change tables too. */
+/*
+ * MedallionExtensionOwner returns the role that owns the extension: it owns
+ * change tables too.  Every switch to the owner asks, several times per call
+ * of a flow or a consume: the answer is kept for the rest of the command
+ * (same transaction, same command id: a DROP, CREATE or REASSIGN OWNED in
+ * between advances the command id).
+ */
 Oid
 MedallionExtensionOwner(void)
 {
+	static LocalTransactionId kept_lxid = InvalidLocalTransactionId;
+	static CommandId kept_cid = InvalidCommandId;
+	static Oid	kept_owner = InvalidOid;
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tuple;
 	Oid			owner = InvalidOid;
+	bool		in_transaction = IsTransactionState() && MyProc != NULL;
+
+	if (in_transaction && kept_lxid == MyProc->lxid && kept_cid == GetCurrentCommandId(false) &&
+		OidIsValid(kept_owner))
+		return kept_owner;
 
 	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
@@ -124,6 +140,12 @@ MedallionExtensionOwner(void)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("extension \"pg_medallion\" is not installed in this database"),
 				 errhint("Run CREATE EXTENSION pg_medallion.")));
+	if (in_transaction)
+	{
+		kept_lxid = MyProc->lxid;
+		kept_cid = GetCurrentCommandId(false);
+		kept_owner = owner;
+	}
 	return owner;
 }
 

@@ -27,8 +27,10 @@
 #include "base/result.h"
 #include "base/spi.h"
 #include "clock/version.h"
+#include "flow/isolate.h"
 #include "flow/run_log.h"
 
+#include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -96,7 +98,12 @@ TextArg(FunctionCallInfo fcinfo, int n, const char *what)
 	return text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
-/* LoadFlowWhere fills *flow from the medallion.flow row matching a condition (read as the extension owner). */
+/*
+ * LoadFlowWhere fills *flow from the medallion.flow row matching a condition
+ * (read as the extension owner), without its definition and expectations:
+ * LoadFlowDefinition adds those when a run needs them (a run with nothing
+ * new does not).
+ */
 static bool
 LoadFlowWhere(const char *condition, Oid argtype, Datum arg, FlowRow *flow)
 {
@@ -109,19 +116,9 @@ LoadFlowWhere(const char *condition, Oid argtype, Datum arg, FlowRow *flow)
 	BeginAsOwner(&as_owner);
 	SpiConnect();
 	if (SpiExecuteKept(psprintf("SELECT f.flow_id, f.name, f.owner::oid, f.source::oid, f.target::oid, f.consumer, f.paused, "
-				   "  f.quarantine_table::oid, f.batch_table::oid, "
-				   "  (pg_catalog.to_jsonb(f) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
-				   "     'reader', fd.reader, 'batch_table', f.batch_table::pg_catalog.text, "
-				   "     'output_table', f.output_table::pg_catalog.text, "
-				   "     'quarantine_table', f.quarantine_table::pg_catalog.text, "
-				   "     'target', f.target::oid))::pg_catalog.text, "
-				   "  (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
-				   "     'name', e.name, 'predicate', e.predicate, 'action', e.action) ORDER BY e.name), '[]')"
-				   "   FROM medallion.expectation e WHERE e.flow_id OPERATOR(pg_catalog.=) f.flow_id)::pg_catalog.text, "
-				   "  f.definition_hash "
-				   "FROM medallion.flow f LEFT JOIN medallion.feed fd ON fd.source OPERATOR(pg_catalog.=) f.source "
-				   "WHERE %s", condition),
-				   1, argtypes, args, NULL, false, 1, SPI_OK_SELECT) == 1)
+								"  f.quarantine_table::oid, f.batch_table::oid, f.definition_hash "
+								"FROM medallion.flow f WHERE %s", condition),
+					   1, argtypes, args, NULL, false, 1, SPI_OK_SELECT) == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -137,15 +134,45 @@ LoadFlowWhere(const char *condition, Oid argtype, Datum arg, FlowRow *flow)
 		flow->paused = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
 		flow->quarantine_table = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
 		flow->batch_table = DatumGetObjectId(SPI_getbinval(tup, desc, 9, &isnull));
-		flow->definition = SPI_getvalue(tup, desc, 10);
-		flow->expectations = SPI_getvalue(tup, desc, 11);
-		flow->definition_hash = SPI_getvalue(tup, desc, 12);
+		flow->definition_hash = SPI_getvalue(tup, desc, 10);
+		flow->definition = NULL;
+		flow->expectations = NULL;
 		MemoryContextSwitchTo(spi);
 		found = true;
 	}
 	SPI_finish();
 	EndAsRole(&as_owner);
 	return found;
+}
+
+/*
+ * LoadFlowDefinition adds a loaded flow's definition (its row, its reader and
+ * staging names, as jsonb text for medallion._flow_run) and its expectations.
+ */
+static void
+LoadFlowDefinition(FlowRow *flow)
+{
+	OwnerSwitch as_owner;
+	MemoryContext outer = CurrentMemoryContext;
+
+	BeginAsOwner(&as_owner);
+	SpiConnect();
+	if (SpiExecuteKept("SELECT (pg_catalog.to_jsonb(f) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
+					   "     'reader', fd.reader, 'batch_table', f.batch_table::pg_catalog.text, "
+					   "     'output_table', f.output_table::pg_catalog.text, "
+					   "     'quarantine_table', f.quarantine_table::pg_catalog.text, "
+					   "     'target', f.target::oid))::pg_catalog.text, "
+					   "  (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+					   "     'name', e.name, 'predicate', e.predicate, 'action', e.action) ORDER BY e.name), '[]')"
+					   "   FROM medallion.expectation e WHERE e.flow_id OPERATOR(pg_catalog.=) f.flow_id)::pg_catalog.text "
+					   "FROM medallion.flow f LEFT JOIN medallion.feed fd ON fd.source OPERATOR(pg_catalog.=) f.source "
+					   "WHERE f.flow_id OPERATOR(pg_catalog.=) $1",
+					   1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(flow->flow_id)}, NULL, false, 1, SPI_OK_SELECT) != 1)
+		elog(ERROR, "flow %d vanished while it was locked", flow->flow_id);
+	flow->definition = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	flow->expectations = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	SPI_finish();
+	EndAsRole(&as_owner);
 }
 
 /* LoadFlow fills *flow by name; false if there is none. */
@@ -215,6 +242,26 @@ RehashFlow(int32 flow_id, bool altered)
 			   1, argtypes, args, SPI_OK_UPDATE);
 }
 
+/* DescribeColumns renders a row type's live columns as "name type, ...", as ColumnsOfQuery does. */
+static char *
+DescribeColumns(TupleDesc desc)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (a->attisdropped)
+			continue;
+		appendStringInfo(&buf, "%s%s %s", buf.len ? ", " : "", quote_identifier(NameStr(a->attname)),
+						 format_type_extended(a->atttypid, a->atttypmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
+	}
+	return buf.data;
+}
+
 /* ColumnsOfQuery returns "name type, ..." of what a query returns, planned as the current role with search_path pinned. */
 static char *
 ColumnsOfQuery(const char *query)
@@ -224,9 +271,7 @@ ColumnsOfQuery(const char *query)
 	List	   *sources;
 	CachedPlanSource *ps;
 	TupleDesc	desc;
-	StringInfoData buf;
 	MemoryContext outer;
-	int			i;
 	char	   *result;
 
 	if (plan == NULL)
@@ -239,18 +284,8 @@ ColumnsOfQuery(const char *query)
 				 errmsg("a flow's transform must be one SELECT"),
 				 errhint("Write one query over the relation batch, e.g. SELECT id, amount::numeric FROM batch.")));
 	desc = ps->resultDesc;
-	initStringInfo(&buf);
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute a = TupleDescAttr(desc, i);
-
-		if (a->attisdropped)
-			continue;
-		appendStringInfo(&buf, "%s%s %s", buf.len ? ", " : "", quote_identifier(NameStr(a->attname)),
-						 format_type_extended(a->atttypid, a->atttypmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
-	}
 	outer = MemoryContextSwitchTo(TopTransactionContext);
-	result = pstrdup(buf.data);
+	result = DescribeColumns(desc);
 	MemoryContextSwitchTo(outer);
 	SpiFinishPinned(spi_nest);
 	return result;
@@ -720,39 +755,47 @@ CheckSessionSafeForOwnerCode(const FlowRow *flow)
 /*
  * CheckBatchUnchanged errors when the source's feed no longer reads the
  * columns the flow's batch table was made for (on_schema_change 'fail'):
- * names and types in order, compared before anything is read.
+ * names and types in order, compared before anything is read.  Both sides
+ * come from the catalogs (the batch table's row type, the reader's declared
+ * result), not from planning queries: every run pays this check.
  */
 static void
 CheckBatchUnchanged(const FlowRow *flow)
 {
 	OwnerSwitch as_owner;
-	char	   *now_reads;
-	char	   *made_for = NULL;
+	char	   *reader = NULL;
+	char	   *now_reads = NULL;
+	char	   *made_for;
+	Oid			reader_fn;
+	TupleDesc	reader_desc;
+	Relation	batch;
 	MemoryContext outer = CurrentMemoryContext;
 
 	BeginAsOwner(&as_owner);
 	SpiConnect();
-	if (SpiExecute("SELECT fd.reader FROM medallion.flow f JOIN medallion.feed fd ON fd.source OPERATOR(pg_catalog.=) f.source "
-				   "WHERE f.flow_id OPERATOR(pg_catalog.=) $1",
-				   1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(flow->flow_id)}, true, 1, SPI_OK_SELECT) != 1)
+	if (SpiExecuteKept("SELECT fd.reader FROM medallion.flow f JOIN medallion.feed fd ON fd.source OPERATOR(pg_catalog.=) f.source "
+					   "WHERE f.flow_id OPERATOR(pg_catalog.=) $1",
+					   1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(flow->flow_id)}, NULL, true, 1, SPI_OK_SELECT) == 1)
+		reader = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	EndAsRole(&as_owner);
+	if (reader == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the source of flow \"%s\" has no feed any more", flow->name),
 				 errhint("Enable the source's feed again, then drop and create the flow.")));
-	{
-		char	   *reader = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 
-		SPI_finish();
-		/* Both described the same way: the batch table was made from such a description. */
-		made_for = ColumnsOfQuery(psprintf("SELECT * FROM %s", RelationDisplayName(flow->batch_table)));
-		now_reads = ColumnsOfQuery(psprintf("SELECT * FROM %s(0::bigint, 0::bigint)", reader));
-	}
-	EndAsRole(&as_owner);
-	if (strcmp(made_for, now_reads) != 0)
+	batch = relation_open(flow->batch_table, AccessShareLock);
+	made_for = DescribeColumns(RelationGetDescr(batch));
+	relation_close(batch, AccessShareLock);
+	reader_fn = LookupFuncName(stringToQualifiedNameList(reader), 2, (Oid[]) {INT8OID, INT8OID}, true);
+	if (OidIsValid(reader_fn) && get_func_result_type(reader_fn, NULL, &reader_desc) == TYPEFUNC_COMPOSITE)
+		now_reads = DescribeColumns(reader_desc);
+	if (now_reads == NULL || strcmp(made_for, now_reads) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the columns of the source of flow \"%s\" changed since the flow was created", flow->name),
-				 errdetail("The flow reads (%s); the feed now gives (%s).", made_for, now_reads),
+				 errdetail("The flow reads (%s); the feed now gives (%s).", made_for, now_reads ? now_reads : "no reader"),
 				 errhint("on_schema_change is 'fail': nothing was read. Drop and create the flow for the new columns.")));
 }
 
@@ -770,6 +813,62 @@ JsonbCount(Jsonb *counts, const char *key)
 	if (v == NULL || v->type != jbvNumeric)
 		return Int64GetDatum(0);
 	return DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric));
+}
+
+/* JsonbHasKey says whether a jsonb object has a key. */
+static bool
+JsonbHasKey(Jsonb *object, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(&object->root, JB_FOBJECT, &k) != NULL;
+}
+
+/* JsonbText returns a string member of a jsonb object, or errors. */
+static char *
+JsonbText(Jsonb *object, const char *key)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(&object->root, JB_FOBJECT, &k);
+	if (v == NULL || v->type != jbvString)
+		elog(ERROR, "medallion._flow_run returned no \"%s\"", key);
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * CallFlowRun calls medallion._flow_run(definition, expectations, run_id,
+ * replay) directly, as the current role (the flow's owner): _flow_run is ours
+ * and executable by nobody.
+ */
+static Datum
+CallFlowRun(Oid run_fn, const char *definition, const char *expectations, int64 run_id, const char *replay)
+{
+	LOCAL_FCINFO(call, 4);
+	FmgrInfo	flinfo;
+	Datum		result;
+
+	fmgr_info(run_fn, &flinfo);
+	InitFunctionCallInfoData(*call, &flinfo, 4, InvalidOid, NULL, NULL);
+	call->args[0].value = DirectFunctionCall1(jsonb_in, CStringGetDatum(definition));
+	call->args[0].isnull = false;
+	call->args[1].value = DirectFunctionCall1(jsonb_in, CStringGetDatum(expectations));
+	call->args[1].isnull = false;
+	call->args[2].value = Int64GetDatum(run_id);
+	call->args[2].isnull = false;
+	call->args[3].value = replay ? CStringGetTextDatum(replay) : (Datum) 0;
+	call->args[3].isnull = replay == NULL;
+	result = FunctionCallInvoke(call);
+	if (call->isnull)
+		elog(ERROR, "medallion._flow_run returned NULL");
+	return result;
 }
 
 /*
@@ -872,27 +971,32 @@ RunFlow(FunctionCallInfo fcinfo, const char *action, bool nowait, const char *re
 		(void) set_config_option("pg_medallion.run_id", psprintf(INT64_FORMAT, run_id), PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_LOCAL, true, 0, false);
 		run_fn = LookupFuncName(list_make2(makeString(MEDALLION_SCHEMA), makeString("_flow_run")), 4, argtypes, false);
+		LoadFlowDefinition(&flow);
 		BeginAsRole(flow.owner, &as_flow_owner);
 		/* Quarantined rows become jsonb: a cast to json of the source's types is its owner's code, not ours to run here. */
 		CheckJsonReadRunsNoForeignCode(get_rel_type_id(flow.batch_table), RelationOwner(flow.source), flow.source);
-		/* Called directly, as the owner: _flow_run is ours and executable by nobody. */
+		result = CallFlowRun(run_fn, flow.definition, flow.expectations, run_id, replay);
+		/* The transform raised a data error over the whole batch: isolate the rows that raise, then go on. */
+		if (JsonbHasKey(DatumGetJsonbP(result), "isolate"))
 		{
-			LOCAL_FCINFO(call, 4);
-			FmgrInfo	flinfo;
+			Jsonb	   *step = DatumGetJsonbP(result);
+			int64		rows_in = DatumGetInt64(JsonbCount(step, "rows_in"));
+			int64		rows_out = DatumGetInt64(JsonbCount(step, "rows_out"));
+			int64		more;
+			int64		refused;
+			char	   *isolated;
+			Datum		definition;
 
-			fmgr_info(run_fn, &flinfo);
-			InitFunctionCallInfoData(*call, &flinfo, 4, InvalidOid, NULL, NULL);
-			call->args[0].value = DirectFunctionCall1(jsonb_in, CStringGetDatum(flow.definition));
-			call->args[0].isnull = false;
-			call->args[1].value = DirectFunctionCall1(jsonb_in, CStringGetDatum(flow.expectations));
-			call->args[1].isnull = false;
-			call->args[2].value = Int64GetDatum(run_id);
-			call->args[2].isnull = false;
-			call->args[3].value = replay ? CStringGetTextDatum(replay) : (Datum) 0;
-			call->args[3].isnull = replay == NULL;
-			result = FunctionCallInvoke(call);
-			if (call->isnull)
-				elog(ERROR, "medallion._flow_run returned NULL");
+			TransformIsolatingRows(flow.batch_table, JsonbText(step, "range_insert"), JsonbText(step, "quarantine_insert"),
+								   run_id, &more, &refused);
+			isolated = psprintf("{\"isolated\": {\"rows_in\": " INT64_FORMAT ", \"rows_out\": " INT64_FORMAT
+											", \"transform_errors\": " INT64_FORMAT "}}", rows_in, rows_out + more, refused);
+			definition = DirectFunctionCall2(jsonb_concat,
+											 DirectFunctionCall1(jsonb_in, CStringGetDatum(flow.definition)),
+											 DirectFunctionCall1(jsonb_in, CStringGetDatum(isolated)));
+
+			result = CallFlowRun(run_fn, DatumGetCString(DirectFunctionCall1(jsonb_out, definition)),
+								 flow.expectations, run_id, replay);
 		}
 		EndAsRole(&as_flow_owner);
 		counts = DatumGetJsonbPCopy(result);

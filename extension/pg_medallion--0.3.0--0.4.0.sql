@@ -1,0 +1,147 @@
+-- pg_medallion 0.3.0 -> 0.4.0
+\echo Use "ALTER EXTENSION pg_medallion UPDATE TO '0.4.0'" to load this file. \quit
+
+-- A run whose transform raises a data error over the whole batch returns 'isolate' to run_flow, which
+-- transforms the batch again a page at a time (halves of a page on error) instead of a row at a time,
+-- and calls again with 'isolated' (src/flow/isolate.c).
+CREATE OR REPLACE FUNCTION medallion._flow_run(flow jsonb, expectations jsonb, run_id bigint, replay text)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	batch_t text := flow->>'batch_table';
+	out_t text := flow->>'output_table';
+	quarantine_t text := flow->>'quarantine_table';
+	transform text := flow->>'transform';
+	rows_in bigint;
+	rows_out bigint := 0;
+	transform_errors bigint := 0;
+	n bigint;
+	e record;
+	m record;
+	counts jsonb := '{}';
+	dropped bigint := 0;
+	quarantined bigint := 0;
+	warned bigint := 0;
+	merged_in bigint;
+	preimages bigint := 0;
+	merged bigint;
+	transformed_sql text;
+	writes text := '';
+BEGIN
+	IF flow ? 'isolated' THEN
+		-- Called again after run_flow transformed the batch a page at a time, the rows that raise
+		-- quarantined (medallion._flow_run returned 'isolate'): batch and output are staged.
+		rows_in := (flow->'isolated'->>'rows_in')::bigint;
+		rows_out := (flow->'isolated'->>'rows_out')::bigint;
+		transform_errors := (flow->'isolated'->>'transform_errors')::bigint;
+	ELSE
+		EXECUTE format('TRUNCATE %s, %s', batch_t, out_t);
+		IF replay IS NULL THEN
+			EXECUTE format('INSERT INTO %s SELECT * FROM %s(%L::text, %s::integer)', batch_t, flow->>'reader', flow->>'consumer',
+						   coalesce(flow->>'max_versions_per_run', 'NULL'));
+			GET DIAGNOSTICS rows_in = ROW_COUNT;
+		ELSE
+			-- A replay: the quarantined rows that match, out of the quarantine; rows the transform refused go
+			-- through it again, rows an expectation refused are checked again.  The merge's sequence guard
+			-- keeps an old row from overwriting a newer one.
+			EXECUTE format('WITH r AS (DELETE FROM %s AS q WHERE NOT q.transformed AND (%s) RETURNING q.record) '
+						   'INSERT INTO %s SELECT (pg_catalog.jsonb_populate_record(NULL::%s, r.record)).* FROM r',
+						   quarantine_t, replay, batch_t, batch_t);
+			GET DIAGNOSTICS rows_in = ROW_COUNT;
+			EXECUTE format('WITH r AS (DELETE FROM %s AS q WHERE q.transformed AND (%s) RETURNING q.record) '
+						   'INSERT INTO %s SELECT (pg_catalog.jsonb_populate_record(NULL::%s, r.record)).* FROM r',
+						   quarantine_t, replay, out_t, out_t);
+			GET DIAGNOSTICS n = ROW_COUNT;
+			rows_in := rows_in + n;
+			rows_out := n;
+		END IF;
+
+		-- The transform over the whole batch.  A data error (class 22: a bad cast, malformed JSON) rolls
+		-- it back and returns 'isolate' with the statements run_flow needs to transform the batch again a
+		-- page at a time, isolating the rows that raise (src/flow/isolate.c); it then calls again with
+		-- 'isolated'.  Other errors fail the run.
+		transformed_sql := CASE WHEN transform IS NULL THEN format('SELECT * FROM %s', batch_t)
+			ELSE format('WITH batch AS (SELECT * FROM %s) SELECT * FROM (%s) AS t', batch_t, transform) END;
+		BEGIN
+			EXECUTE format('INSERT INTO %s SELECT * FROM (%s) AS s', out_t, transformed_sql);
+			GET DIAGNOSTICS n = ROW_COUNT;
+			rows_out := rows_out + n;
+		EXCEPTION WHEN data_exception THEN
+			RETURN jsonb_build_object('isolate', true, 'rows_in', rows_in, 'rows_out', rows_out,
+				'range_insert', format('INSERT INTO %s SELECT * FROM (WITH batch AS (SELECT * FROM %s AS b '
+									   'WHERE b.ctid OPERATOR(pg_catalog.>=) $1 AND b.ctid OPERATOR(pg_catalog.<) $2) '
+									   'SELECT * FROM (%s) AS t) AS s', out_t, batch_t, coalesce(transform, 'SELECT * FROM batch')),
+				'quarantine_insert', format('INSERT INTO %s (run_id, rule, source_version, error, record, transformed) '
+											'SELECT $2, ''transform'', b._commit_version, $3, pg_catalog.to_jsonb(b), false '
+											'FROM %s AS b WHERE b.ctid OPERATOR(pg_catalog.=) $1', quarantine_t, batch_t));
+		END;
+	END IF;
+
+	-- Expectations, the strictest first: a row is counted by the first one it violates.  They judge
+	-- the rows that write values: a feed's deletes, pre-images and truncates pass.
+	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = out_t::regclass AND attname = '_change_type' AND NOT attisdropped) THEN
+		writes := ' AND batch._change_type::text NOT IN (''delete'', ''update_preimage'', ''truncate'')';
+	END IF;
+	FOR e IN SELECT x.name, x.predicate, x.action
+			 FROM jsonb_to_recordset(expectations) AS x(name text, predicate text, action text)
+			 ORDER BY CASE x.action WHEN 'fail' THEN 0 WHEN 'quarantine' THEN 1 WHEN 'drop' THEN 2 ELSE 3 END, x.name LOOP
+		IF e.action = 'fail' THEN
+			EXECUTE format('SELECT count(*) FROM %s AS batch WHERE NOT coalesce((%s), false)%s', out_t, e.predicate, writes) INTO n;
+			IF n > 0 THEN
+				RAISE EXCEPTION 'expectation "%" of flow "%" failed for % row(s)', e.name, flow->>'name', n
+					USING ERRCODE = 'check_violation',
+						  HINT = 'Nothing was merged and the watermark did not move. Fix the source rows or the expectation, then run the flow again.';
+			END IF;
+		ELSIF e.action = 'quarantine' THEN
+			EXECUTE format('WITH bad AS (DELETE FROM %s AS batch WHERE NOT coalesce((%s), false)%s RETURNING batch.*) '
+						   'INSERT INTO %s (run_id, rule, source_version, error, record, transformed) '
+						   'SELECT $1, $2, (to_jsonb(bad)->>''_commit_version'')::bigint, NULL, to_jsonb(bad), true FROM bad',
+						   out_t, e.predicate, writes, quarantine_t) USING run_id, e.name;
+			GET DIAGNOSTICS n = ROW_COUNT;
+			quarantined := quarantined + n;
+		ELSIF e.action = 'drop' THEN
+			EXECUTE format('DELETE FROM %s AS batch WHERE NOT coalesce((%s), false)%s', out_t, e.predicate, writes);
+			GET DIAGNOSTICS n = ROW_COUNT;
+			dropped := dropped + n;
+		ELSE
+			EXECUTE format('SELECT count(*) FROM %s AS batch WHERE NOT coalesce((%s), false)%s', out_t, e.predicate, writes) INTO n;
+			warned := warned + n;
+		END IF;
+		counts := counts || jsonb_build_object(e.name, n);
+	END LOOP;
+
+	EXECUTE format('SELECT count(*) FROM %s', out_t) INTO merged_in;
+	IF to_regclass(out_t) IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute
+		WHERE attrelid = out_t::regclass AND attname = '_change_type' AND NOT attisdropped) THEN
+		EXECUTE format('SELECT count(*) FROM %s WHERE _change_type::text = ''update_preimage''', out_t) INTO preimages;
+	END IF;
+	SELECT * INTO m FROM medallion.apply_changes((flow->>'target')::oid::regclass, out_t,
+		ARRAY(SELECT jsonb_array_elements_text(flow->'keys')),
+		ARRAY(SELECT jsonb_array_elements_text(flow->'sequence_by')),
+		flow->>'delete_when', flow->>'truncate_when',
+		CASE WHEN jsonb_typeof(flow->'columns') = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(flow->'columns')) END,
+		CASE WHEN jsonb_typeof(flow->'except_columns') = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(flow->'except_columns')) END,
+		(flow->>'ignore_null_updates')::boolean, (flow->>'scd_type')::integer,
+		CASE WHEN jsonb_typeof(flow->'track_history_columns') = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(flow->'track_history_columns')) END);
+
+	-- The counts reconcile, or the run fails: every transformed row is dropped, quarantined or merged,
+	-- and every merged row is counted by the merge once, but pre-images it pairs with their post-image.
+	merged := m.inserted + m.updated + m.deleted + m.unchanged + m.stale_skipped + m.rejected;
+	IF rows_out <> dropped + quarantined + merged_in OR merged > merged_in OR merged_in - merged > preimages THEN
+		RAISE EXCEPTION 'the counts of a run of flow "%" do not reconcile', flow->>'name'
+			USING ERRCODE = 'internal_error',
+				  DETAIL = format('rows out %s, dropped %s, quarantined %s, merged in %s, merge counted %s, pre-images %s',
+								  rows_out, dropped, quarantined, merged_in, merged, preimages);
+	END IF;
+	EXECUTE format('TRUNCATE %s, %s', batch_t, out_t);
+	RETURN jsonb_build_object('rows_in', rows_in, 'rows_out', rows_out, 'inserted', m.inserted,
+		'updated', m.updated, 'deleted', m.deleted, 'unchanged', m.unchanged, 'stale', m.stale_skipped,
+		'rejected', m.rejected, 'dropped', dropped, 'quarantined', quarantined + transform_errors,
+		'warned', warned, 'expectations', counts);
+END
+$$;
+REVOKE ALL ON FUNCTION medallion._flow_run(jsonb, jsonb, bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION medallion._flow_run(jsonb, jsonb, bigint, text) IS
+	'Internal: the work of one run (or replay), run by run_flow and replay_quarantine as the flow''s owner';
