@@ -2,8 +2,17 @@
 \echo Use "ALTER EXTENSION pg_medallion UPDATE TO '0.4.0'" to load this file. \quit
 
 -- A run whose transform raises a data error over the whole batch returns 'isolate' to run_flow, which
--- transforms the batch again a page at a time (halves of a page on error) instead of a row at a time,
--- and calls again with 'isolated' (src/flow/isolate.c).
+-- transforms the batch again in ranges of rows, following the row noted last by
+-- medallion._flow_row_seen (page by page and by halves when that does not find it), and calls again
+-- with 'isolated' (src/flow/isolate.c).  Owners of existing flows may note rows, as create_flow grants.
+CREATE FUNCTION medallion._flow_row_seen(pg_catalog.tid)
+RETURNS boolean
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'medallion_flow_row_seen';
+REVOKE ALL ON FUNCTION medallion._flow_row_seen(pg_catalog.tid) FROM PUBLIC;
+COMMENT ON FUNCTION medallion._flow_row_seen(pg_catalog.tid) IS
+	'Internal: notes a row of a flow''s batch as it enters the transform while a run isolates the rows it refuses; true. Executable by flow owners';
+
 CREATE OR REPLACE FUNCTION medallion._flow_run(flow jsonb, expectations jsonb, run_id bigint, replay text)
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -69,9 +78,15 @@ BEGIN
 			GET DIAGNOSTICS n = ROW_COUNT;
 			rows_out := rows_out + n;
 		EXCEPTION WHEN data_exception THEN
+			-- range_insert_noting also notes each row as it enters the transform: when the transform
+			-- takes rows one by one, the row noted last when it raised is the one that raised.
 			RETURN jsonb_build_object('isolate', true, 'rows_in', rows_in, 'rows_out', rows_out,
 				'range_insert', format('INSERT INTO %s SELECT * FROM (WITH batch AS (SELECT * FROM %s AS b '
 									   'WHERE b.ctid OPERATOR(pg_catalog.>=) $1 AND b.ctid OPERATOR(pg_catalog.<) $2) '
+									   'SELECT * FROM (%s) AS t) AS s', out_t, batch_t, coalesce(transform, 'SELECT * FROM batch')),
+				'range_insert_noting', format('INSERT INTO %s SELECT * FROM (WITH batch AS (SELECT b.* FROM %s AS b '
+									   'WHERE b.ctid OPERATOR(pg_catalog.>=) $1 AND b.ctid OPERATOR(pg_catalog.<) $2 '
+									   'AND medallion._flow_row_seen(b.ctid)) '
 									   'SELECT * FROM (%s) AS t) AS s', out_t, batch_t, coalesce(transform, 'SELECT * FROM batch')),
 				'quarantine_insert', format('INSERT INTO %s (run_id, rule, source_version, error, record, transformed) '
 											'SELECT $2, ''transform'', b._commit_version, $3, pg_catalog.to_jsonb(b), false '
@@ -145,3 +160,13 @@ $$;
 REVOKE ALL ON FUNCTION medallion._flow_run(jsonb, jsonb, bigint, text) FROM PUBLIC;
 COMMENT ON FUNCTION medallion._flow_run(jsonb, jsonb, bigint, text) IS
 	'Internal: the work of one run (or replay), run by run_flow and replay_quarantine as the flow''s owner';
+
+DO $$
+DECLARE
+	owner_name text;
+BEGIN
+	FOR owner_name IN SELECT DISTINCT f.owner::regrole::text FROM medallion.flow f LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION medallion._flow_row_seen(pg_catalog.tid) TO %s', owner_name);
+	END LOOP;
+END
+$$;

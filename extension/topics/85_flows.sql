@@ -149,6 +149,14 @@ AS 'MODULE_PATHNAME', 'medallion_run_flow';
 COMMENT ON FUNCTION medallion.run_flow(text, boolean) IS
 	'Runs a flow once, in the caller''s transaction: consume, transform, check, merge, advance, record';
 
+CREATE FUNCTION medallion._flow_row_seen(pg_catalog.tid)
+RETURNS boolean
+LANGUAGE C STRICT VOLATILE
+AS 'MODULE_PATHNAME', 'medallion_flow_row_seen';
+REVOKE ALL ON FUNCTION medallion._flow_row_seen(pg_catalog.tid) FROM PUBLIC;
+COMMENT ON FUNCTION medallion._flow_row_seen(pg_catalog.tid) IS
+	'Internal: notes a row of a flow''s batch as it enters the transform while a run isolates the rows it refuses; true. Executable by flow owners';
+
 CREATE FUNCTION medallion._flow_run(flow jsonb, expectations jsonb, run_id bigint, replay text)
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -214,9 +222,15 @@ BEGIN
 			GET DIAGNOSTICS n = ROW_COUNT;
 			rows_out := rows_out + n;
 		EXCEPTION WHEN data_exception THEN
+			-- range_insert_noting also notes each row as it enters the transform: when the transform
+			-- takes rows one by one, the row noted last when it raised is the one that raised.
 			RETURN jsonb_build_object('isolate', true, 'rows_in', rows_in, 'rows_out', rows_out,
 				'range_insert', format('INSERT INTO %s SELECT * FROM (WITH batch AS (SELECT * FROM %s AS b '
 									   'WHERE b.ctid OPERATOR(pg_catalog.>=) $1 AND b.ctid OPERATOR(pg_catalog.<) $2) '
+									   'SELECT * FROM (%s) AS t) AS s', out_t, batch_t, coalesce(transform, 'SELECT * FROM batch')),
+				'range_insert_noting', format('INSERT INTO %s SELECT * FROM (WITH batch AS (SELECT b.* FROM %s AS b '
+									   'WHERE b.ctid OPERATOR(pg_catalog.>=) $1 AND b.ctid OPERATOR(pg_catalog.<) $2 '
+									   'AND medallion._flow_row_seen(b.ctid)) '
 									   'SELECT * FROM (%s) AS t) AS s', out_t, batch_t, coalesce(transform, 'SELECT * FROM batch')),
 				'quarantine_insert', format('INSERT INTO %s (run_id, rule, source_version, error, record, transformed) '
 											'SELECT $2, ''transform'', b._commit_version, $3, pg_catalog.to_jsonb(b), false '

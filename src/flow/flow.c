@@ -436,9 +436,12 @@ medallion_create_flow(PG_FUNCTION_ARGS)
 	appendStringInfo(&sql,
 					 "CREATE UNLOGGED TABLE %s (%s);\n"
 					 "ALTER TABLE %s OWNER TO %s;\n"
-					 "COMMENT ON TABLE %s IS %s;\n",
+					 "COMMENT ON TABLE %s IS %s;\n"
+					 /* The run isolating refused rows notes them as the owner (src/flow/isolate.c). */
+					 "GRANT EXECUTE ON FUNCTION medallion._flow_row_seen(pg_catalog.tid) TO %s;\n",
 					 batch_t, batch_columns, batch_t, quote_identifier(owner), batch_t,
-					 quote_literal_cstr(psprintf("Staging of the changes of a run of flow %s", name)));
+					 quote_literal_cstr(psprintf("Staging of the changes of a run of flow %s", name)),
+					 quote_identifier(owner));
 	RunAsOwner(sql.data, 0, NULL, NULL, SPI_OK_UTILITY);
 	CommandCounterIncrement();
 
@@ -987,8 +990,8 @@ RunFlow(FunctionCallInfo fcinfo, const char *action, bool nowait, const char *re
 			char	   *isolated;
 			Datum		definition;
 
-			TransformIsolatingRows(flow.batch_table, JsonbText(step, "range_insert"), JsonbText(step, "quarantine_insert"),
-								   run_id, &more, &refused);
+			TransformIsolatingRows(flow.batch_table, JsonbText(step, "range_insert"), JsonbText(step, "range_insert_noting"),
+								   JsonbText(step, "quarantine_insert"), run_id, &more, &refused);
 			isolated = psprintf("{\"isolated\": {\"rows_in\": " INT64_FORMAT ", \"rows_out\": " INT64_FORMAT
 											", \"transform_errors\": " INT64_FORMAT "}}", rows_in, rows_out + more, refused);
 			definition = DirectFunctionCall2(jsonb_concat,
