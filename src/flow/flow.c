@@ -630,6 +630,16 @@ ConsumerWatermark(const char *consumer)
 }
 
 /*
+ * The last flow found quiet between its watermark and the newest version, in
+ * this session (with its change table: a flow id and versions repeat after
+ * the extension is dropped and created again).
+ */
+static int32 quiet_flow = 0;
+static Oid	quiet_changes = InvalidOid;
+static int64 quiet_watermark = -1;
+static int64 quiet_newest = -1;
+
+/*
  * UpToDateVersion returns the newest version when a run would read nothing:
  * the flow's consumer has no snapshot start pending, and its source's change
  * table holds no row of a transaction between the consumer's watermark and
@@ -670,6 +680,9 @@ UpToDateVersion(const FlowRow *flow)
 	}
 	if (pending == 0 && watermark >= newest)
 		quiet = true;
+	else if (pending == 0 && flow->flow_id == quiet_flow && feed.change_table == quiet_changes &&
+			 watermark == quiet_watermark && newest == quiet_newest)
+		quiet = true;			/* probed before: closed versions never change */
 	else if (pending == 0 && watermark >= 0 &&
 			 SpiExecuteKept("SELECT w.snapshot_xmin, n.snapshot_xmax FROM medallion.tick AS w, medallion.tick AS n "
 							"WHERE w.version OPERATOR(pg_catalog.=) $1 AND n.version OPERATOR(pg_catalog.=) $2",
@@ -690,6 +703,13 @@ UpToDateVersion(const FlowRow *flow)
 	}
 	SPI_finish();
 	EndAsRole(&as_owner);
+	if (quiet)
+	{
+		quiet_flow = flow->flow_id;
+		quiet_changes = feed.change_table;
+		quiet_watermark = watermark;
+		quiet_newest = newest;
+	}
 	return quiet ? newest : -1;
 }
 

@@ -89,7 +89,7 @@ is($node->safe_psql('postgres', q{SELECT sum(rows_in) FROM medallion.runs WHERE 
 	$node->safe_psql('postgres', q{SELECT count(*) FROM medallion.table_changes('src', medallion.first_version('src'))}),
 	'every change was read by exactly one committed run');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM medallion.flow_quarantine('f') WHERE rule = 'transform'}),
-	$node->safe_psql('postgres', q{SELECT count(*) FROM medallion.table_changes('src', medallion.first_version('src')) WHERE id % 13 = 0}),
+	$node->safe_psql('postgres', q{SELECT count(*) FROM medallion_changes.src(medallion.first_version('src')) WHERE id % 13 = 0}),
 	'every refused change is in the quarantine once');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM medallion.flow_quarantine('f') q
 		WHERE (q.record->>'id')::int % 13 <> 0}), '0', 'no good change was quarantined');
