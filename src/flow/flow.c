@@ -81,6 +81,10 @@ typedef struct FlowRow
 	bool		paused;
 	Oid			batch_table;
 	Oid			quarantine_table;
+	char	   *reader;			/* the source's feed's reader function (NULL: no feed any more) */
+	Oid			change_table;	/* the source's feed's change table */
+	int64		watermark;		/* the flow's consumer's watermark (-1: none) */
+	int64		pending;		/* the flow's consumer's snapshot starts not yet read */
 	char	   *definition;		/* jsonb text: the row, the reader, for medallion._flow_run */
 	char	   *expectations;	/* jsonb text: [{name, predicate, action}] */
 	char	   *definition_hash;
@@ -116,8 +120,12 @@ LoadFlowWhere(const char *condition, Oid argtype, Datum arg, FlowRow *flow)
 	BeginAsOwner(&as_owner);
 	SpiConnect();
 	if (SpiExecuteKept(psprintf("SELECT f.flow_id, f.name, f.owner::oid, f.source::oid, f.target::oid, f.consumer, f.paused, "
-								"  f.quarantine_table::oid, f.batch_table::oid, f.definition_hash "
-								"FROM medallion.flow f WHERE %s", condition),
+								"  f.quarantine_table::oid, f.batch_table::oid, f.definition_hash, fd.reader, fd.change_table::oid, "
+								"  cf.watermark, CASE WHEN cf.snapshot_table IS NULL THEN 0 ELSE 1 END::pg_catalog.int8 "
+								"FROM medallion.flow f LEFT JOIN medallion.feed fd ON fd.source OPERATOR(pg_catalog.=) f.source "
+								"  LEFT JOIN medallion.consumer_feed cf ON cf.consumer OPERATOR(pg_catalog.=) f.consumer "
+								"    AND cf.feed_id OPERATOR(pg_catalog.=) fd.feed_id "
+								"WHERE %s", condition),
 					   1, argtypes, args, NULL, false, 1, SPI_OK_SELECT) == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
@@ -135,6 +143,16 @@ LoadFlowWhere(const char *condition, Oid argtype, Datum arg, FlowRow *flow)
 		flow->quarantine_table = DatumGetObjectId(SPI_getbinval(tup, desc, 8, &isnull));
 		flow->batch_table = DatumGetObjectId(SPI_getbinval(tup, desc, 9, &isnull));
 		flow->definition_hash = SPI_getvalue(tup, desc, 10);
+		flow->reader = SPI_getvalue(tup, desc, 11);
+		flow->change_table = DatumGetObjectId(SPI_getbinval(tup, desc, 12, &isnull));
+		if (isnull)
+			flow->change_table = InvalidOid;
+		flow->watermark = DatumGetInt64(SPI_getbinval(tup, desc, 13, &isnull));
+		if (isnull)
+			flow->watermark = -1;
+		flow->pending = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
+		if (isnull)
+			flow->pending = 1;	/* no consumer row: not "up to date", the run says what is wrong */
 		flow->definition = NULL;
 		flow->expectations = NULL;
 		MemoryContextSwitchTo(spi);
@@ -208,6 +226,40 @@ CheckFlowMember(const FlowRow *flow, const char *action)
 				 errmsg("permission denied to %s flow \"%s\"", action, flow->name),
 				 errdetail("A flow's runs run as its owner; only members of the owner role may use it."),
 				 errhint("Act as a member of the role that created the flow.")));
+}
+
+/*
+ * FlowToRun finds a flow by name for a run: its id, name and owner only (the
+ * rest is read after the run's lock), and checks the caller is a member.
+ */
+static void
+FlowToRun(FunctionCallInfo fcinfo, FlowRow *flow, const char *action)
+{
+	char	   *name = TextArg(fcinfo, 0, "name");
+	OwnerSwitch as_owner;
+	bool		found = false;
+
+	BeginAsOwner(&as_owner);
+	SpiConnect();
+	if (SpiExecuteKept("SELECT f.flow_id, f.owner::oid FROM medallion.flow f WHERE f.name OPERATOR(pg_catalog.=) $1",
+					   1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(name)}, NULL, true, 1, SPI_OK_SELECT) == 1)
+	{
+		bool		isnull;
+
+		memset(flow, 0, sizeof(*flow));
+		flow->flow_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		flow->owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		flow->name = name;
+		found = true;
+	}
+	SPI_finish();
+	EndAsRole(&as_owner);
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("flow \"%s\" does not exist", name),
+				 errhint("See medallion.flows for the flows you may use.")));
+	CheckFlowMember(flow, action);
 }
 
 /* FlowByName loads a flow the caller may act on (a member of its owner), or errors. */
@@ -656,38 +708,24 @@ UpToDateVersion(const FlowRow *flow)
 {
 	OwnerSwitch as_owner;
 	int64		newest;
-	int64		watermark = -1;
-	int64		pending = 1;
+	int64		watermark = flow->watermark;
 	bool		quiet = false;
-	FeedRow		feed;
 
 	(void) RequestTick();
 	newest = NewestReadableVersion();
-	if (!LookupFeedBySource(flow->source, &feed))
+	if (flow->pending != 0 || watermark < 0 || !OidIsValid(flow->change_table))
 		return -1;
+	if (watermark >= newest)
+		return newest;
+	if (flow->flow_id == quiet_flow && flow->change_table == quiet_changes &&
+		watermark == quiet_watermark && newest == quiet_newest)
+		return newest;			/* probed before: closed versions never change */
 	BeginAsOwner(&as_owner);
 	SpiConnect();
-	if (SpiExecuteKept("SELECT pg_catalog.min(watermark), pg_catalog.count(snapshot_table) FROM medallion.consumer_feed "
-					   "WHERE consumer OPERATOR(pg_catalog.=) $1",
-					   1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(flow->consumer)},
+	if (SpiExecuteKept("SELECT w.snapshot_xmin, n.snapshot_xmax FROM medallion.tick AS w, medallion.tick AS n "
+					   "WHERE w.version OPERATOR(pg_catalog.=) $1 AND n.version OPERATOR(pg_catalog.=) $2",
+					   2, (Oid[]) {INT8OID, INT8OID}, (Datum[]) {Int64GetDatum(watermark), Int64GetDatum(newest)},
 					   NULL, false, 1, SPI_OK_SELECT) == 1)
-	{
-		bool		isnull;
-		Datum		w = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		watermark = isnull ? -1 : DatumGetInt64(w);
-		pending = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	}
-	if (pending == 0 && watermark >= newest)
-		quiet = true;
-	else if (pending == 0 && flow->flow_id == quiet_flow && feed.change_table == quiet_changes &&
-			 watermark == quiet_watermark && newest == quiet_newest)
-		quiet = true;			/* probed before: closed versions never change */
-	else if (pending == 0 && watermark >= 0 &&
-			 SpiExecuteKept("SELECT w.snapshot_xmin, n.snapshot_xmax FROM medallion.tick AS w, medallion.tick AS n "
-							"WHERE w.version OPERATOR(pg_catalog.=) $1 AND n.version OPERATOR(pg_catalog.=) $2",
-							2, (Oid[]) {INT8OID, INT8OID}, (Datum[]) {Int64GetDatum(watermark), Int64GetDatum(newest)},
-							NULL, false, 1, SPI_OK_SELECT) == 1)
 	{
 		bool		isnull;
 		Datum		bounds[2];
@@ -697,20 +735,19 @@ UpToDateVersion(const FlowRow *flow)
 		quiet = SPI_execute_plan(SpiKeptGeneratedPlan(psprintf("SELECT 1 FROM %s AS c WHERE c._xid OPERATOR(pg_catalog.>=) $1 "
 															   "AND c._xid OPERATOR(pg_catalog.<) $2 LIMIT 1",
 															   quote_qualified_identifier(MEDALLION_CHANGES_SCHEMA,
-																						  get_rel_name(feed.change_table))),
+																						  get_rel_name(flow->change_table))),
 													  2, (Oid[]) {INT8OID, INT8OID}),
 								 bounds, NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 0;
 	}
 	SPI_finish();
 	EndAsRole(&as_owner);
-	if (quiet)
-	{
-		quiet_flow = flow->flow_id;
-		quiet_changes = feed.change_table;
-		quiet_watermark = watermark;
-		quiet_newest = newest;
-	}
-	return quiet ? newest : -1;
+	if (!quiet)
+		return -1;
+	quiet_flow = flow->flow_id;
+	quiet_changes = flow->change_table;
+	quiet_watermark = watermark;
+	quiet_newest = newest;
+	return newest;
 }
 
 /* RunRowJson renders a flow_run row as jsonb text (counts from the run's result, or the error). */
@@ -785,24 +822,13 @@ CheckSessionSafeForOwnerCode(const FlowRow *flow)
 static void
 CheckBatchUnchanged(const FlowRow *flow)
 {
-	OwnerSwitch as_owner;
-	char	   *reader = NULL;
 	char	   *now_reads = NULL;
 	char	   *made_for;
 	Oid			reader_fn;
 	TupleDesc	reader_desc;
 	Relation	batch;
-	MemoryContext outer = CurrentMemoryContext;
 
-	BeginAsOwner(&as_owner);
-	SpiConnect();
-	if (SpiExecuteKept("SELECT fd.reader FROM medallion.flow f JOIN medallion.feed fd ON fd.source OPERATOR(pg_catalog.=) f.source "
-					   "WHERE f.flow_id OPERATOR(pg_catalog.=) $1",
-					   1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(flow->flow_id)}, NULL, true, 1, SPI_OK_SELECT) == 1)
-		reader = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-	SPI_finish();
-	EndAsRole(&as_owner);
-	if (reader == NULL)
+	if (flow->reader == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the source of flow \"%s\" has no feed any more", flow->name),
@@ -811,7 +837,7 @@ CheckBatchUnchanged(const FlowRow *flow)
 	batch = relation_open(flow->batch_table, AccessShareLock);
 	made_for = DescribeColumns(RelationGetDescr(batch));
 	relation_close(batch, AccessShareLock);
-	reader_fn = LookupFuncName(stringToQualifiedNameList(reader), 2, (Oid[]) {INT8OID, INT8OID}, true);
+	reader_fn = LookupFuncName(stringToQualifiedNameList(flow->reader), 2, (Oid[]) {INT8OID, INT8OID}, true);
 	if (OidIsValid(reader_fn) && get_func_result_type(reader_fn, NULL, &reader_desc) == TYPEFUNC_COMPOSITE)
 		now_reads = DescribeColumns(reader_desc);
 	if (now_reads == NULL || strcmp(made_for, now_reads) != 0)
@@ -919,7 +945,7 @@ RunFlow(FunctionCallInfo fcinfo, const char *action, bool nowait, const char *re
 	char	   *counts_text = NULL;
 	int			i;
 
-	FlowByName(fcinfo, 0, &flow, action);
+	FlowToRun(fcinfo, &flow, action);
 	MaterializeResult(fcinfo, 0);
 	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	memset(nulls, true, sizeof(nulls));
