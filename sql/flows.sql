@@ -210,6 +210,21 @@ SELECT medallion.drop_flow('wide');
 SELECT medallion.disable_feed('fl.wide');
 DROP TABLE fl.wide, fl.wide_out;
 
+-- 12. The run log is bounded: vacuum() removes the runs older than pg_medallion.run_retention
+-- (30 days) of the flows whose owner the caller is a member of; a stranger's vacuum removes none.
+UPDATE medallion.flow_run SET started_at = started_at - interval '40 days', finished_at = finished_at - interval '40 days'
+WHERE run_id IN (SELECT run_id FROM medallion.flow_run ORDER BY run_id LIMIT 3);
+SET ROLE flow_stranger;
+SELECT count(*) AS stranger_rows FROM medallion.vacuum() WHERE feed = 'medallion.flow_run'::regclass;
+RESET ROLE;
+SELECT feed, versions_removed, rows_removed FROM medallion.vacuum(dry_run => true) WHERE feed = 'medallion.flow_run'::regclass;
+SELECT count(*) AS old_runs FROM medallion.flow_run WHERE finished_at < now() - interval '30 days';
+SELECT feed, rows_removed FROM medallion.vacuum() WHERE feed = 'medallion.flow_run'::regclass;
+SELECT count(*) AS old_runs FROM medallion.flow_run WHERE finished_at < now() - interval '30 days';
+SET pg_medallion.run_retention = '1min';
+SELECT fl.try($$SELECT * FROM medallion.vacuum()$$);
+RESET pg_medallion.run_retention;
+
 REVOKE USAGE ON SCHEMA fl FROM flow_stranger;
 DROP ROLE flow_stranger;
 DROP EXTENSION pg_medallion CASCADE;

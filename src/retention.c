@@ -294,6 +294,41 @@ ExpireTombstones(Oid target, Oid state_table, int64 retain_s, bool dry_run)
 }
 
 /*
+ * ExpireRuns removes the flow runs that finished before now() -
+ * pg_medallion.run_retention, of the flows whose owner the caller is a
+ * member of (the run log is bounded, unlike pg_cron's job_run_details).
+ * Reported as a row for medallion.flow_run (none when the caller has no
+ * runs at all).
+ */
+static VacuumResult *
+ExpireRuns(int64 retain_s, bool dry_run)
+{
+	VacuumResult *result = palloc0(sizeof(VacuumResult));
+	Oid			argtypes[2] = {INT8OID, OIDOID};
+	Datum		args[2] = {Int64GetDatum(retain_s), ObjectIdGetDatum(GetUserId())};
+	const char *where = "WHERE r.finished_at OPERATOR(pg_catalog.<) "
+		"(pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)) "
+		"AND pg_catalog.pg_has_role($2, r.owner::pg_catalog.oid, 'MEMBER')";
+	int64		n = 0;
+	int64		runs = 0;
+
+	/* No row for a caller without runs: vacuum over feeds alone reads as before. */
+	(void) QueryInt64(MedallionExtensionOwner(), "SELECT pg_catalog.count(*) FROM medallion.flow_run r "
+					  "WHERE pg_catalog.pg_has_role($2, r.owner::pg_catalog.oid, 'MEMBER') AND $1 IS NOT NULL",
+					  2, argtypes, args, &runs);
+	if (runs == 0)
+		return NULL;
+	result->relation = get_relname_relid("flow_run", MedallionSchemaOid());
+	result->oldest_kept = -1;
+	(void) QueryInt64(MedallionExtensionOwner(), psprintf("SELECT pg_catalog.count(*) FROM medallion.flow_run r %s", where),
+					  2, argtypes, args, &n);
+	result->rows_removed = n;
+	if (!dry_run && n > 0)
+		RunAsOwner(psprintf("DELETE FROM medallion.flow_run r %s", where), 2, argtypes, args, SPI_OK_DELETE);
+	return result;
+}
+
+/*
  * ExpireHistory removes an SCD2 target's versions that ended before
  * now() - retain, and the logged events only they needed: per key, those
  * before the oldest version that stays (that version's own opening event
@@ -458,6 +493,8 @@ medallion_vacuum(PG_FUNCTION_ARGS)
 	}
 
 	/* Check every retention first: a refused one changes nothing. */
+	if (all)
+		CheckRetainAllowed(medallion_run_retention_s, force);
 	foreach(lc, feeds)
 	{
 		FeedRow		feed;
@@ -498,6 +535,13 @@ medallion_vacuum(PG_FUNCTION_ARGS)
 		else
 			PutResult(rsinfo, ExpireHistory(target, lfirst_oid(ls), retain_s, dry_run));
 		found = true;
+	}
+	if (all)
+	{
+		VacuumResult *runs = ExpireRuns(medallion_run_retention_s, dry_run);
+
+		if (runs != NULL)
+			PutResult(rsinfo, runs);
 	}
 	if (!all && !found)
 		ereport(ERROR,

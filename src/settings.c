@@ -22,6 +22,7 @@ char	   *medallion_database = "postgres";
 char	   *medallion_run_id = NULL;
 int			medallion_partition_xids = 4194304;
 int			medallion_retention_s = 7 * 24 * 3600;
+int			medallion_run_retention_s = 30 * 24 * 3600;
 bool		medallion_logical_worker = false;
 int			medallion_pull_interval_ms = 200;
 int			medallion_min_retention_s = 3600;
@@ -71,6 +72,13 @@ DefineSettings(void)
 							"medallion.set_retention() overrides it per feed or merge target.",
 							&medallion_retention_s,
 							7 * 24 * 3600, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_medallion.run_retention",
+							"How long medallion.vacuum keeps the run log of flows (medallion.runs).",
+							"vacuum() with no source removes the runs, older than this, of the flows of roles the caller is a member of.",
+							&medallion_run_retention_s,
+							30 * 24 * 3600, 0, INT_MAX,
 							PGC_USERSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_medallion.min_retention",

@@ -12,6 +12,7 @@ extern int	medallion_tick_interval_ms;
 extern char *medallion_database;
 extern int	medallion_partition_xids;
 extern int	medallion_retention_s;
+extern int	medallion_run_retention_s;
 extern bool medallion_logical_worker;
 extern int	medallion_pull_interval_ms;
 extern int	medallion_min_retention_s;
