@@ -5,6 +5,7 @@
 -- transforms the batch again in ranges of rows, following the row noted last by
 -- medallion._flow_row_seen (page by page and by halves when that does not find it), and calls again
 -- with 'isolated' (src/flow/isolate.c).  Owners of existing flows may note rows, as create_flow grants.
+-- New: resume_flow, alter_flow.
 CREATE FUNCTION medallion._flow_row_seen(pg_catalog.tid)
 RETURNS boolean
 LANGUAGE C STRICT VOLATILE
@@ -170,3 +171,17 @@ BEGIN
 	END LOOP;
 END
 $$;
+
+CREATE FUNCTION medallion.resume_flow(name text)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$SELECT medallion.pause_flow(name, false)$$;
+COMMENT ON FUNCTION medallion.resume_flow(text) IS 'Resumes a paused flow (pause_flow with paused => false)';
+
+CREATE FUNCTION medallion.alter_flow(name text, transform text DEFAULT NULL, max_versions_per_run integer DEFAULT NULL)
+RETURNS void
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_alter_flow';
+COMMENT ON FUNCTION medallion.alter_flow(text, text, integer) IS
+	'Changes a flow''s transform (an empty one for none) and/or max_versions_per_run (0 for no limit) between runs; recorded in altered_at and definition_hash';

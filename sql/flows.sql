@@ -225,6 +225,51 @@ SET pg_medallion.run_retention = '1min';
 SELECT fl.try($$SELECT * FROM medallion.vacuum()$$);
 RESET pg_medallion.run_retention;
 
+-- 13. alter_flow changes the transform and max_versions_per_run between runs; the change is
+-- recorded (altered_at, a new definition hash the next runs carry); a new transform with other
+-- columns gets a new output table; a bad call changes nothing.  resume_flow undoes pause_flow.
+CREATE TABLE fl.raw (id int PRIMARY KEY, amount text, note text);
+SELECT medallion.enable_feed('fl.raw') IS NOT NULL AS fed;
+CREATE TABLE fl.alt (id int PRIMARY KEY, amount numeric, note text, _commit_version bigint, _change_seq bigint);
+INSERT INTO fl.raw VALUES (1, '1', 'one'), (2, '2', 'two');
+SELECT medallion.create_flow('alt', 'fl.raw', 'fl.alt', '{id}', start => 'earliest',
+	transform => 'SELECT id, amount::numeric AS amount, _change_type, _commit_version, _change_seq FROM batch') AS alt_flow;
+SELECT rows_in, inserted, status FROM medallion.run_flow('alt');
+SELECT definition_hash AS hash_before FROM medallion.flow WHERE name = 'alt' \gset
+SELECT fl.try($$SELECT medallion.alter_flow('alt')$$);
+SELECT fl.try($$SELECT medallion.alter_flow('alt', max_versions_per_run => -1)$$);
+SELECT fl.try($$SELECT medallion.alter_flow('nosuch', max_versions_per_run => 1)$$);
+SELECT fl.try($$SELECT medallion.alter_flow('alt', transform => 'DELETE FROM fl.alt')$$);
+SELECT fl.try($$SELECT medallion.alter_flow('alt', transform => 'SELECT amount::numeric AS amount, _change_type, _commit_version, _change_seq FROM batch')$$);
+SET ROLE flow_stranger;
+SELECT fl.try($$SELECT medallion.alter_flow('alt', max_versions_per_run => 1)$$);
+RESET ROLE;
+SELECT definition_hash = :'hash_before' AS unchanged, altered_at IS NULL AS never_altered FROM medallion.flow WHERE name = 'alt';
+-- The same columns: the output table stays; the next run carries the new hash.
+SELECT output_table::oid AS out_before FROM medallion.flow WHERE name = 'alt' \gset
+SELECT medallion.alter_flow('alt', transform => 'SELECT id, amount::numeric * 10 AS amount, _change_type, _commit_version, _change_seq FROM batch',
+	max_versions_per_run => 5);
+SELECT definition_hash <> :'hash_before' AS new_hash, altered_at IS NOT NULL AS altered, max_versions_per_run,
+	output_table::oid = :out_before AS same_output FROM medallion.flow WHERE name = 'alt';
+INSERT INTO fl.raw VALUES (3, '3', 'three');
+SELECT rows_in, inserted, status FROM medallion.run_flow('alt');
+-- Other columns: a new output table; notes now flow too.
+SELECT medallion.alter_flow('alt', transform => $$SELECT id, amount::numeric AS amount, pg_catalog.upper(note) AS note,
+	_change_type, _commit_version, _change_seq FROM batch$$, max_versions_per_run => 0);
+SELECT output_table::oid <> :out_before AS new_output, max_versions_per_run IS NULL AS no_limit FROM medallion.flow WHERE name = 'alt';
+UPDATE fl.raw SET amount = '4' WHERE id = 1;
+SELECT medallion.pause_flow('alt');
+SELECT status FROM medallion.run_flow('alt');
+SELECT medallion.resume_flow('alt');
+SELECT rows_in, updated, status FROM medallion.run_flow('alt');
+SELECT id, amount, note FROM fl.alt ORDER BY id;
+SELECT count(DISTINCT definition_hash) AS hashes_in_runs FROM medallion.runs WHERE flow = 'alt';
+-- An empty transform removes it: the batch is merged as it is (its columns match the target's).
+SELECT fl.try($$SELECT medallion.alter_flow('alt', transform => '')$$);
+SELECT medallion.drop_flow('alt');
+SELECT medallion.disable_feed('fl.raw');
+DROP TABLE fl.raw, fl.alt;
+
 REVOKE USAGE ON SCHEMA fl FROM flow_stranger;
 DROP ROLE flow_stranger;
 DROP EXTENSION pg_medallion CASCADE;

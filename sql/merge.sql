@@ -430,6 +430,22 @@ SELECT target::text, reason, record FROM medallion.quarantine WHERE target::text
 DROP SCHEMA hostile CASCADE;
 DROP ROLE merge_hostile;
 
+-- A kept merge follows its source: a source table given a new column, or dropped and made anew with
+-- other columns, in the same session, is merged with its columns as they are now (the generated
+-- statement names the source's columns: it is rebuilt, not just re-planned).
+CREATE TABLE silver.kept (id int PRIMARY KEY, seq int, a text, b text);
+CREATE TABLE staging.kept_src (id int, seq int, a text);
+INSERT INTO staging.kept_src VALUES (1, 1, 'a1');
+SELECT inserted FROM medallion.apply_changes('silver.kept', 'staging.kept_src', '{id}', '{seq}');
+ALTER TABLE staging.kept_src ADD COLUMN b text;
+INSERT INTO staging.kept_src VALUES (1, 2, 'a2', 'b2');
+SELECT updated FROM medallion.apply_changes('silver.kept', 'staging.kept_src', '{id}', '{seq}');
+DROP TABLE staging.kept_src;
+CREATE TABLE staging.kept_src (id int, seq int, b text);
+INSERT INTO staging.kept_src VALUES (1, 3, 'b3');
+SELECT updated FROM medallion.apply_changes('silver.kept', 'staging.kept_src', '{id}', '{seq}');
+SELECT id, seq, a, b FROM silver.kept;
+
 -- Cleanup: every file starts from an empty database and leaves one.
 SET client_min_messages = warning;
 DROP EXTENSION pg_medallion CASCADE;

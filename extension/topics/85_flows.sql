@@ -140,6 +140,20 @@ AS 'MODULE_PATHNAME', 'medallion_pause_flow';
 COMMENT ON FUNCTION medallion.pause_flow(text, boolean) IS
 	'Pauses a flow (its runs do nothing and say so) or, with paused => false, resumes it';
 
+CREATE FUNCTION medallion.resume_flow(name text)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$SELECT medallion.pause_flow(name, false)$$;
+COMMENT ON FUNCTION medallion.resume_flow(text) IS 'Resumes a paused flow (pause_flow with paused => false)';
+
+CREATE FUNCTION medallion.alter_flow(name text, transform text DEFAULT NULL, max_versions_per_run integer DEFAULT NULL)
+RETURNS void
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'medallion_alter_flow';
+COMMENT ON FUNCTION medallion.alter_flow(text, text, integer) IS
+	'Changes a flow''s transform (an empty one for none) and/or max_versions_per_run (0 for no limit) between runs; recorded in altered_at and definition_hash';
+
 CREATE FUNCTION medallion.run_flow(name text, nowait boolean DEFAULT false)
 RETURNS TABLE(run_id bigint, from_version bigint, to_version bigint, rows_in bigint, rows_out bigint,
 			  inserted bigint, updated bigint, deleted bigint, unchanged bigint, stale bigint, rejected bigint,

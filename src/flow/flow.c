@@ -60,6 +60,7 @@ PG_FUNCTION_INFO_V1(medallion_drop_expectation);
 PG_FUNCTION_INFO_V1(medallion_pause_flow);
 PG_FUNCTION_INFO_V1(medallion_run_flow);
 PG_FUNCTION_INFO_V1(medallion_replay_quarantine);
+PG_FUNCTION_INFO_V1(medallion_alter_flow);
 PG_FUNCTION_INFO_V1(medallion_flow_quarantine);
 PG_FUNCTION_INFO_V1(medallion_schedule_flow);
 PG_FUNCTION_INFO_V1(medallion_unschedule_flow);
@@ -662,6 +663,135 @@ medallion_pause_flow(PG_FUNCTION_ARGS)
 	FlowByName(fcinfo, 0, &flow, "change");
 	RunAsOwner("UPDATE medallion.flow SET paused = $2 WHERE flow_id OPERATOR(pg_catalog.=) $1", 2,
 			   (Oid[]) {INT4OID, BOOLOID}, (Datum[]) {Int32GetDatum(flow.flow_id), BoolGetDatum(paused)}, SPI_OK_UPDATE);
+	PG_RETURN_VOID();
+}
+
+/*
+ * medallion_alter_flow changes a flow's transform and/or max_versions_per_run
+ * between runs (it waits for a running one).  A new transform is planned as
+ * the flow's owner over the batch; when its columns differ, the output table
+ * is made anew for them; the merge options are checked against it as
+ * create_flow checks them.  The change is recorded: altered_at, and a new
+ * definition hash that the following runs carry.  A bad call changes
+ * nothing (one transaction).
+ */
+Datum
+medallion_alter_flow(PG_FUNCTION_ARGS)
+{
+	FlowRow		flow;
+	LOCKTAG		tag;
+	bool		new_transform = !PG_ARGISNULL(1);
+	char	   *transform = new_transform ? text_to_cstring(PG_GETARG_TEXT_PP(1)) : NULL;
+	bool		new_max = !PG_ARGISNULL(2);
+	int32		max_versions = new_max ? PG_GETARG_INT32(2) : 0;
+	char	   *out_t = NULL;
+
+	FlowByName(fcinfo, 0, &flow, "change");
+	if (!new_transform && !new_max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("alter_flow needs a transform or a max_versions_per_run"),
+				 errhint("Pass transform => '...' ('' for none) or max_versions_per_run => n (0 for no limit).")));
+	if (new_max && max_versions < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_versions_per_run must not be negative"),
+				 errhint("Pass a positive number, or 0 to consume every version a run finds.")));
+	if (new_transform && strspn(transform, " \t\r\n") == strlen(transform))
+		transform = NULL;		/* '' removes the transform: the batch is merged as it is */
+
+	/* Between runs: a running one finishes first, and none starts until this commits. */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) flow.flow_id, 0, FLOW_LOCKTAG);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	if (!LoadFlowById(flow.flow_id, &flow))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("flow \"%s\" was dropped while this call waited for it", flow.name),
+				 errhint("See medallion.flows.")));
+	CheckFlowMember(&flow, "change");
+
+	if (new_transform)
+	{
+		OwnerSwitch as_flow_owner;
+		char	   *batch_t = RelationDisplayName(flow.batch_table);
+		char	   *out_columns;
+		char	   *old_columns;
+		char	   *merge_args = NULL;
+		Oid			old_out = InvalidOid;
+		Relation	rel;
+
+		/* The owner's code, planned as the owner (runs run it as the owner). */
+		BeginAsRole(flow.owner, &as_flow_owner);
+		out_columns = ColumnsOfQuery(transform == NULL ? psprintf("SELECT * FROM %s", batch_t)
+									 : psprintf("WITH batch AS (SELECT * FROM %s) SELECT * FROM (%s) AS t", batch_t, transform));
+		EndAsRole(&as_flow_owner);
+
+		{
+			OwnerSwitch as_owner;
+			MemoryContext outer = CurrentMemoryContext;
+
+			BeginAsOwner(&as_owner);
+			SpiConnect();
+			/* The merge options after the target and the source, as SQL literals. */
+			if (SpiExecute("SELECT f.output_table::oid, pg_catalog.format('%L::text[], %L::text[], %L, %L, "
+						   "%L::text[], %L::text[], %L::boolean, %s, %L::text[]', f.keys, f.sequence_by, "
+						   "f.delete_when, f.truncate_when, f.columns, f.except_columns, f.ignore_null_updates, f.scd_type, "
+						   "f.track_history_columns) FROM medallion.flow f WHERE f.flow_id OPERATOR(pg_catalog.=) $1",
+						   1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(flow.flow_id)}, true, 1, SPI_OK_SELECT) == 1)
+			{
+				bool		isnull;
+
+				old_out = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				merge_args = MemoryContextStrdup(outer, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+			}
+			SPI_finish();
+			EndAsRole(&as_owner);
+		}
+		if (merge_args == NULL)
+			elog(ERROR, "flow %d vanished while it was locked", flow.flow_id);
+		out_t = RelationDisplayName(old_out);
+		rel = relation_open(old_out, AccessShareLock);
+		old_columns = DescribeColumns(RelationGetDescr(rel));
+		relation_close(rel, NoLock);
+		if (strcmp(old_columns, out_columns) != 0)
+		{
+			/* The output table is staging, empty between runs: made anew for the new columns, same name and owner. */
+			RunAsOwner(psprintf("DROP TABLE %s;\n"
+								"CREATE UNLOGGED TABLE %s (%s);\n"
+								"ALTER TABLE %s OWNER TO %s;\n"
+								"COMMENT ON TABLE %s IS %s;\n",
+								out_t, out_t, out_columns, out_t, quote_identifier(GetUserNameFromId(flow.owner, false)),
+								out_t, quote_literal_cstr(psprintf("Staging of the transformed rows of a run of flow %s", flow.name))),
+					   0, NULL, NULL, SPI_OK_UTILITY);
+			CommandCounterIncrement();
+		}
+		/* The merge options against the new output, checked as the owner (as create_flow checks them as its caller). */
+		{
+			OwnerSwitch as_flow_owner2;
+			int			spi_nest;
+
+			BeginAsRole(flow.owner, &as_flow_owner2);
+			spi_nest = SpiConnectPinned();
+			(void) SpiExecute(psprintf("SELECT pg_catalog.count(*) FROM medallion.merge_statements(%u::pg_catalog.regclass, %s, %s)",
+									   flow.target, quote_literal_cstr(out_t), merge_args),
+							  0, NULL, NULL, false, 0, SPI_OK_SELECT);
+			SpiFinishPinned(spi_nest);
+			EndAsRole(&as_flow_owner2);
+		}
+	}
+
+	RunAsOwner(psprintf("UPDATE medallion.flow SET %s %s output_table = output_table "
+						"WHERE flow_id OPERATOR(pg_catalog.=) $1",
+						new_transform ? psprintf("transform = %s, ", transform ? quote_literal_cstr(transform) : "NULL") : "",
+						new_max ? (max_versions == 0 ? "max_versions_per_run = NULL, "
+								   : psprintf("max_versions_per_run = %d, ", max_versions)) : ""),
+			   1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(flow.flow_id)}, SPI_OK_UPDATE);
+	if (out_t != NULL)
+		RunAsOwner("UPDATE medallion.flow SET output_table = $2::pg_catalog.regclass WHERE flow_id OPERATOR(pg_catalog.=) $1",
+				   2, (Oid[]) {INT4OID, TEXTOID}, (Datum[]) {Int32GetDatum(flow.flow_id), CStringGetTextDatum(out_t)},
+				   SPI_OK_UPDATE);
+	CommandCounterIncrement();
+	RehashFlow(flow.flow_id, true);
 	PG_RETURN_VOID();
 }
 

@@ -11,7 +11,8 @@
  * statement's snapshot, so in READ COMMITTED the second call sees what the
  * first committed (readers and other writers of the target are not
  * blocked).  Plans are kept per (target, options, source) and dropped by a
- * relcache callback when the target or its state table changes.
+ * relcache callback when the target, its state table or a relation the
+ * statement reads changes (and when any function changes).
  *
  *-------------------------------------------------------------------------
  */
@@ -118,6 +119,7 @@ typedef struct MergePlan
 	SPIPlanPtr	tombstone_plan; /* streaming only: MergeTombstoneSql */
 	SPIPlanPtr	deferred_plan;	/* streaming only: MergeStatementSql over the rows set aside */
 	bool		sorted_lookups; /* streaming over a join-free source: planned without hash joins */
+	List	   *relations;		/* every relation the statement reads (the source's too), in merge_plan_context */
 	bool		valid;
 } MergePlan;
 
@@ -135,9 +137,21 @@ MergePlanInvalidate(Datum arg, Oid relid)
 	{
 		MergePlan  *p = lfirst(lc);
 
-		if (!OidIsValid(relid) || p->target == relid || p->state_table == relid)
+		if (!OidIsValid(relid) || p->target == relid || p->state_table == relid || list_member_oid(p->relations, relid))
 			p->valid = false;
 	}
+}
+
+/*
+ * MergePlanInvalidateAll drops every kept merge when a function changes: the
+ * generated SQL names the source's columns as they were when it was built,
+ * and a source's columns can come from a function (a feed's reader,
+ * replaced when its table's columns change).
+ */
+static void
+MergePlanInvalidateAll(Datum arg, int cacheid, uint32 hashvalue)
+{
+	MergePlanInvalidate(arg, InvalidOid);
 }
 
 /* PlanKey returns the cache key of a call: the target and every option that shapes the SQL. */
@@ -214,6 +228,7 @@ GetMergePlan(const MergeArgs *args, FunctionCallInfo fcinfo)
 		merge_plan_context = AllocSetContextCreate(CacheMemoryContext, "pg_medallion merge plans",
 												   ALLOCSET_SMALL_SIZES);
 		CacheRegisterRelcacheCallback(MergePlanInvalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(PROCOID, MergePlanInvalidateAll, (Datum) 0);
 	}
 	foreach(lc, merge_plans)
 	{
@@ -266,6 +281,7 @@ GetMergePlan(const MergeArgs *args, FunctionCallInfo fcinfo)
 		MergePlan  *oldest = linitial(merge_plans);
 
 		FreePlans(oldest);
+		list_free(oldest->relations);
 		pfree(oldest->key);
 		pfree(oldest);
 		merge_plans = list_delete_first(merge_plans);
@@ -283,6 +299,22 @@ GetMergePlan(const MergeArgs *args, FunctionCallInfo fcinfo)
 	entry->tombstone_plan = tombstone_plan;
 	entry->deferred_plan = deferred_plan;
 	entry->sorted_lookups = spec->streaming && spec->source_joins_nothing;
+	/*
+	 * The generated SQL names the source's columns as they are now: a source
+	 * table (or one a source query reads) altered, or dropped and made anew
+	 * with other columns, must rebuild it, not just re-plan it.
+	 */
+	list_free(entry->relations);
+	old = MemoryContextSwitchTo(merge_plan_context);
+	entry->relations = NIL;
+	{
+		ListCell   *ps;
+
+		foreach(ps, SPI_plan_get_plan_sources(plan))
+			entry->relations = list_concat_unique_oid(entry->relations,
+													  ((CachedPlanSource *) lfirst(ps))->relationOids);
+	}
+	MemoryContextSwitchTo(old);
 	entry->valid = true;
 	return entry;
 }
