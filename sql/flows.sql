@@ -23,7 +23,8 @@ SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.silver', 'fl.bronze', '{id
 SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.bronze', '{id}')$$);
 SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.silver', '{id}', scd_type => 3)$$);
 SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.silver', '{id}', max_versions_per_run => 0)$$);
-SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.silver', '{id}', on_schema_change => 'ignore')$$);
+SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.silver', '{id}', on_schema_change => 'add_columns')$$);
+SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.silver', '{id}', on_schema_change => 'sometimes')$$);
 SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.silver', '{id}', transform => 'DELETE FROM fl.silver')$$);
 SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.silver', '{id}', transform => 'SELECT 1 FROM batch; DROP TABLE fl.silver')$$);
 SELECT fl.try($$SELECT medallion.create_flow('f', 'fl.bronze', 'fl.silver', '{nope}')$$);
@@ -269,6 +270,28 @@ SELECT fl.try($$SELECT medallion.alter_flow('alt', transform => '')$$);
 SELECT medallion.drop_flow('alt');
 SELECT medallion.disable_feed('fl.raw');
 DROP TABLE fl.raw, fl.alt;
+
+-- 14. on_schema_change 'ignore': columns added to the source are not read (the run goes on with the
+-- columns it was made for); a column it reads dropped or retyped still fails the run, naming it.
+CREATE TABLE fl.drift (id int PRIMARY KEY, amount text);
+SELECT medallion.enable_feed('fl.drift') IS NOT NULL AS fed;
+CREATE TABLE fl.drift_out (id int PRIMARY KEY, amount numeric, _commit_version bigint, _change_seq bigint);
+INSERT INTO fl.drift VALUES (1, '1');
+SELECT medallion.create_flow('drift', 'fl.drift', 'fl.drift_out', '{id}', start => 'earliest', on_schema_change => 'ignore',
+	transform => 'SELECT id, amount::numeric AS amount, _change_type, _commit_version, _change_seq FROM batch') AS drift_flow;
+SELECT rows_in, inserted, status FROM medallion.run_flow('drift');
+ALTER TABLE fl.drift ADD COLUMN note text;
+INSERT INTO fl.drift VALUES (2, '2', 'not read');
+UPDATE fl.drift SET amount = '10', note = 'x' WHERE id = 1;
+SELECT rows_in, inserted, updated, status FROM medallion.run_flow('drift');
+SELECT id, amount FROM fl.drift_out ORDER BY id;
+ALTER TABLE fl.drift ALTER COLUMN amount TYPE varchar(10);
+INSERT INTO fl.drift VALUES (3, '3', 'after the retype');
+SELECT fl.try($$SELECT * FROM medallion.run_flow('drift')$$);
+SELECT count(*) AS merged FROM fl.drift_out;
+SELECT medallion.drop_flow('drift');
+SELECT medallion.disable_feed('fl.drift');
+DROP TABLE fl.drift, fl.drift_out;
 
 REVOKE USAGE ON SCHEMA fl FROM flow_stranger;
 DROP ROLE flow_stranger;

@@ -195,6 +195,7 @@ DECLARE
 	preimages bigint := 0;
 	merged bigint;
 	transformed_sql text;
+	columns text;
 	writes text := '';
 BEGIN
 	IF flow ? 'isolated' THEN
@@ -205,9 +206,12 @@ BEGIN
 		transform_errors := (flow->'isolated'->>'transform_errors')::bigint;
 	ELSE
 		EXECUTE format('TRUNCATE %s, %s', batch_t, out_t);
+		SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
+		FROM pg_attribute a WHERE a.attrelid = batch_t::regclass AND a.attnum > 0 AND NOT a.attisdropped;
 		IF replay IS NULL THEN
-			EXECUTE format('INSERT INTO %s SELECT * FROM %s(%L::text, %s::integer)', batch_t, flow->>'reader', flow->>'consumer',
-						   coalesce(flow->>'max_versions_per_run', 'NULL'));
+			-- The batch's columns by name: with on_schema_change 'ignore' the feed may give more.
+			EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM %s(%L::text, %s::integer)', batch_t, columns, columns,
+						   flow->>'reader', flow->>'consumer', coalesce(flow->>'max_versions_per_run', 'NULL'));
 			GET DIAGNOSTICS rows_in = ROW_COUNT;
 		ELSE
 			-- A replay: the quarantined rows that match, out of the quarantine; rows the transform refused go

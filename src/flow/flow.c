@@ -80,6 +80,7 @@ typedef struct FlowRow
 	Oid			target;
 	char	   *consumer;
 	bool		paused;
+	bool		ignore_new_columns;	/* on_schema_change 'ignore' */
 	Oid			batch_table;
 	Oid			quarantine_table;
 	char	   *reader;			/* the source's feed's reader function (NULL: no feed any more) */
@@ -122,7 +123,8 @@ LoadFlowWhere(const char *condition, Oid argtype, Datum arg, FlowRow *flow)
 	SpiConnect();
 	if (SpiExecuteKept(psprintf("SELECT f.flow_id, f.name, f.owner::oid, f.source::oid, f.target::oid, f.consumer, f.paused, "
 								"  f.quarantine_table::oid, f.batch_table::oid, f.definition_hash, fd.reader, fd.change_table::oid, "
-								"  cf.watermark, CASE WHEN cf.snapshot_table IS NULL THEN 0 ELSE 1 END::pg_catalog.int8 "
+								"  cf.watermark, CASE WHEN cf.snapshot_table IS NULL THEN 0 ELSE 1 END::pg_catalog.int8, "
+								"  f.on_schema_change OPERATOR(pg_catalog.=) 'ignore' "
 								"FROM medallion.flow f LEFT JOIN medallion.feed fd ON fd.source OPERATOR(pg_catalog.=) f.source "
 								"  LEFT JOIN medallion.consumer_feed cf ON cf.consumer OPERATOR(pg_catalog.=) f.consumer "
 								"    AND cf.feed_id OPERATOR(pg_catalog.=) fd.feed_id "
@@ -152,6 +154,7 @@ LoadFlowWhere(const char *condition, Oid argtype, Datum arg, FlowRow *flow)
 		if (isnull)
 			flow->watermark = -1;
 		flow->pending = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
+		flow->ignore_new_columns = DatumGetBool(SPI_getbinval(tup, desc, 15, &isnull));
 		if (isnull)
 			flow->pending = 1;	/* no consumer row: not "up to date", the run says what is wrong */
 		flow->definition = NULL;
@@ -442,11 +445,16 @@ medallion_create_flow(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("scd_type must be 1 or 2"),
 				 errhint("1 keeps the newest row per key, 2 keeps its history.")));
-	if (strcmp(on_schema_change, "fail") != 0)
+	if (strcmp(on_schema_change, "add_columns") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("on_schema_change '%s' is not supported yet", on_schema_change),
-				 errhint("Use 'fail': a run after the source's columns changed fails, naming the change.")));
+				 errmsg("on_schema_change 'add_columns' is not supported yet"),
+				 errhint("Use 'fail' (a run after the source's columns changed fails, naming the change) or 'ignore' (new columns are not read).")));
+	if (strcmp(on_schema_change, "fail") != 0 && strcmp(on_schema_change, "ignore") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("on_schema_change must be 'fail' or 'ignore', not '%s'", on_schema_change),
+				 errhint("Use 'fail' (a run after the source's columns changed fails, naming the change) or 'ignore' (new columns are not read).")));
 	CheckSourceReadable(source);
 	if (pg_class_aclmask(target, GetUserId(), ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE, ACLMASK_ALL) !=
 		(ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE))
@@ -944,10 +952,12 @@ CheckSessionSafeForOwnerCode(const FlowRow *flow)
 
 /*
  * CheckBatchUnchanged errors when the source's feed no longer reads the
- * columns the flow's batch table was made for (on_schema_change 'fail'):
- * names and types in order, compared before anything is read.  Both sides
- * come from the catalogs (the batch table's row type, the reader's declared
- * result), not from planning queries: every run pays this check.
+ * columns the flow's batch table was made for: names and types in order
+ * (on_schema_change 'fail'), or, with 'ignore', every one of them by name
+ * and type (columns added since are not read).  Compared before anything is
+ * read.  Both sides come from the catalogs (the batch table's row type, the
+ * reader's declared result), not from planning queries: every run pays this
+ * check.
  */
 static void
 CheckBatchUnchanged(const FlowRow *flow)
@@ -955,8 +965,10 @@ CheckBatchUnchanged(const FlowRow *flow)
 	char	   *now_reads = NULL;
 	char	   *made_for;
 	Oid			reader_fn;
-	TupleDesc	reader_desc;
+	TupleDesc	reader_desc = NULL;
 	Relation	batch;
+	TupleDesc	batch_desc;
+	bool		same = false;
 
 	if (flow->reader == NULL)
 		ereport(ERROR,
@@ -965,17 +977,46 @@ CheckBatchUnchanged(const FlowRow *flow)
 				 errhint("Enable the source's feed again, then drop and create the flow.")));
 
 	batch = relation_open(flow->batch_table, AccessShareLock);
-	made_for = DescribeColumns(RelationGetDescr(batch));
+	batch_desc = CreateTupleDescCopy(RelationGetDescr(batch));
 	relation_close(batch, AccessShareLock);
+	made_for = DescribeColumns(batch_desc);
 	reader_fn = LookupFuncName(stringToQualifiedNameList(flow->reader), 2, (Oid[]) {INT8OID, INT8OID}, true);
 	if (OidIsValid(reader_fn) && get_func_result_type(reader_fn, NULL, &reader_desc) == TYPEFUNC_COMPOSITE)
 		now_reads = DescribeColumns(reader_desc);
-	if (now_reads == NULL || strcmp(made_for, now_reads) != 0)
+	if (now_reads != NULL && strcmp(made_for, now_reads) == 0)
+		same = true;
+	else if (now_reads != NULL && flow->ignore_new_columns)
+	{
+		/* Every column the flow reads is still there, by name, with its type. */
+		int			i,
+					j;
+
+		same = true;
+		for (i = 0; i < batch_desc->natts && same; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(batch_desc, i);
+			bool		found = false;
+
+			if (a->attisdropped)
+				continue;
+			for (j = 0; j < reader_desc->natts && !found; j++)
+			{
+				Form_pg_attribute r = TupleDescAttr(reader_desc, j);
+
+				found = !r->attisdropped && strcmp(NameStr(a->attname), NameStr(r->attname)) == 0 &&
+					a->atttypid == r->atttypid && a->atttypmod == r->atttypmod;
+			}
+			same = found;
+		}
+	}
+	if (!same)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the columns of the source of flow \"%s\" changed since the flow was created", flow->name),
 				 errdetail("The flow reads (%s); the feed now gives (%s).", made_for, now_reads ? now_reads : "no reader"),
-				 errhint("on_schema_change is 'fail': nothing was read. Drop and create the flow for the new columns.")));
+				 errhint(flow->ignore_new_columns
+						 ? "on_schema_change is 'ignore', which reads past added columns only: a column the flow reads was dropped, renamed or retyped. Nothing was read. Drop and create the flow for the new columns."
+						 : "on_schema_change is 'fail': nothing was read. Drop and create the flow for the new columns.")));
 }
 
 /* JsonbCount reads one count of a run's result (0 when absent). */
