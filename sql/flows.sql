@@ -252,8 +252,22 @@ SELECT medallion.alter_flow('alt', transform => 'SELECT id, amount::numeric * 10
 	max_versions_per_run => 5);
 SELECT definition_hash <> :'hash_before' AS new_hash, altered_at IS NOT NULL AS altered, max_versions_per_run,
 	output_table::oid = :out_before AS same_output FROM medallion.flow WHERE name = 'alt';
+SELECT definition_hash AS hash_altered FROM medallion.flow WHERE name = 'alt' \gset
 INSERT INTO fl.raw VALUES (3, '3', 'three');
 SELECT rows_in, inserted, status FROM medallion.run_flow('alt');
+-- Other columns are refused while the quarantine holds rows of the current output (a replay would
+-- merge them as the new transform's), and when an expectation no longer applies to the new output.
+SELECT medallion.add_expectation('alt', 'small', 'amount < 1000', 'quarantine');
+INSERT INTO fl.raw VALUES (9, '900', 'big');
+SELECT rows_in, quarantined, status FROM medallion.run_flow('alt');
+SELECT fl.try($$SELECT medallion.alter_flow('alt', transform => 'SELECT id, amount::numeric AS amount, note, _change_type, _commit_version, _change_seq FROM batch')$$);
+SELECT quarantine_table AS alt_quarantine FROM medallion.flow WHERE name = 'alt' \gset
+DELETE FROM :alt_quarantine;
+SELECT fl.try($$SELECT medallion.alter_flow('alt', transform => 'SELECT id, amount::numeric AS total, _change_type, _commit_version, _change_seq FROM batch')$$);
+SELECT fl.try($$SELECT medallion.alter_flow('alt', transform => 'SELECT id, note, _change_type, _commit_version, _change_seq FROM batch')$$);
+SELECT medallion.drop_expectation('alt', 'small');
+SELECT definition_hash = :'hash_altered' AS refused_changed_nothing, output_table::oid = :out_before AS same_output
+FROM medallion.flow WHERE name = 'alt';
 -- Other columns: a new output table; notes now flow too.
 SELECT medallion.alter_flow('alt', transform => $$SELECT id, amount::numeric AS amount, pg_catalog.upper(note) AS note,
 	_change_type, _commit_version, _change_seq FROM batch$$, max_versions_per_run => 0);

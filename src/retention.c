@@ -296,7 +296,8 @@ ExpireTombstones(Oid target, Oid state_table, int64 retain_s, bool dry_run)
 /*
  * ExpireRuns removes the flow runs that finished before now() -
  * pg_medallion.run_retention, of the flows whose owner the caller is a
- * member of (the run log is bounded, unlike pg_cron's job_run_details).
+ * member of, not as a superuser (the run log is bounded, unlike pg_cron's
+ * job_run_details).
  * Reported as a row for medallion.flow_run (none when the caller has no
  * runs at all).
  */
@@ -304,20 +305,53 @@ static VacuumResult *
 ExpireRuns(int64 retain_s, bool dry_run)
 {
 	VacuumResult *result = palloc0(sizeof(VacuumResult));
-	Oid			argtypes[2] = {INT8OID, OIDOID};
-	Datum		args[2] = {Int64GetDatum(retain_s), ObjectIdGetDatum(GetUserId())};
+	Oid			argtypes[2] = {INT8OID, OIDARRAYOID};
+	Datum		args[2];
 	const char *where = "WHERE r.finished_at OPERATOR(pg_catalog.<) "
 		"(pg_catalog.now() OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => $1)) "
-		"AND pg_catalog.pg_has_role($2, r.owner::pg_catalog.oid, 'MEMBER')";
+		"AND r.owner::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($2)";
 	int64		n = 0;
-	int64		runs = 0;
+	List	   *owners = NIL;
+	Datum	   *mine;
+	int			count = 0;
+	ListCell   *lc;
+	Oid			caller = GetUserId();	/* before the switch to the extension owner */
 
+	/*
+	 * The owners whose runs are the caller's to remove: roles it is a member
+	 * of, not every role because it is a superuser (a superuser's cron job
+	 * must not empty other roles' run logs).
+	 */
+	{
+		OwnerSwitch as_owner;
+		uint64		i;
+		MemoryContext outer = CurrentMemoryContext;
+
+		BeginAsOwner(&as_owner);
+		SpiConnect();
+		(void) SpiExecute("SELECT DISTINCT r.owner::pg_catalog.oid FROM medallion.flow_run r", 0, NULL, NULL, true, 0,
+						  SPI_OK_SELECT);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Oid			owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			MemoryContext spi = MemoryContextSwitchTo(outer);
+
+			if (is_member_of_role_nosuper(caller, owner))
+				owners = lappend_oid(owners, owner);
+			MemoryContextSwitchTo(spi);
+		}
+		SPI_finish();
+		EndAsOwner(&as_owner);
+	}
 	/* No row for a caller without runs: vacuum over feeds alone reads as before. */
-	(void) QueryInt64(MedallionExtensionOwner(), "SELECT pg_catalog.count(*) FROM medallion.flow_run r "
-					  "WHERE pg_catalog.pg_has_role($2, r.owner::pg_catalog.oid, 'MEMBER') AND $1 IS NOT NULL",
-					  2, argtypes, args, &runs);
-	if (runs == 0)
+	if (owners == NIL)
 		return NULL;
+	mine = palloc(sizeof(Datum) * list_length(owners));
+	foreach(lc, owners)
+		mine[count++] = ObjectIdGetDatum(lfirst_oid(lc));
+	args[0] = Int64GetDatum(retain_s);
+	args[1] = PointerGetDatum(construct_array(mine, count, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 	result->relation = get_relname_relid("flow_run", MedallionSchemaOid());
 	result->oldest_kept = -1;
 	(void) QueryInt64(MedallionExtensionOwner(), psprintf("SELECT pg_catalog.count(*) FROM medallion.flow_run r %s", where),

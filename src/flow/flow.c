@@ -51,6 +51,7 @@
 #include "utils/regproc.h"
 #include "utils/resowner.h"
 #include "utils/syscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(medallion_create_flow);
@@ -91,6 +92,8 @@ typedef struct FlowRow
 	char	   *expectations;	/* jsonb text: [{name, predicate, action}] */
 	char	   *definition_hash;
 } FlowRow;
+
+static void CheckSessionSafeForOwnerCode(const FlowRow *flow);
 
 /* TextArg returns a text argument as a C string, or errors naming it when NULL. */
 static char *
@@ -675,6 +678,45 @@ medallion_pause_flow(PG_FUNCTION_ARGS)
 }
 
 /*
+ * CheckFlowCurrent errors, in REPEATABLE READ or SERIALIZABLE, when the flow
+ * was changed, paused or dropped by a transaction this one's snapshot does
+ * not see (it waited for its lock): running the old definition against
+ * staging tables made for the new one is not an option; retrying is.
+ */
+static void
+CheckFlowCurrent(const FlowRow *flow)
+{
+	OwnerSwitch as_owner;
+	SPIPlanPtr	plan;
+	bool		current = false;
+
+	if (!IsolationUsesXactSnapshot())
+		return;
+	BeginAsOwner(&as_owner);
+	SpiConnect();
+	plan = SPI_prepare("SELECT f.definition_hash, f.paused FROM medallion.flow f WHERE f.flow_id OPERATOR(pg_catalog.=) $1",
+					   1, (Oid[]) {INT4OID});
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_execute_snapshot(plan, (Datum[]) {Int32GetDatum(flow->flow_id)}, NULL, GetLatestSnapshot(),
+							 InvalidSnapshot, true, false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		char	   *hash = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		bool		paused = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+		current = hash != NULL && strcmp(hash, flow->definition_hash) == 0 && paused == flow->paused;
+	}
+	SPI_finish();
+	EndAsRole(&as_owner);
+	if (!current)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to a concurrent change of flow \"%s\"", flow->name),
+				 errhint("Retry the transaction.")));
+}
+
+/*
  * medallion_alter_flow changes a flow's transform and/or max_versions_per_run
  * between runs (it waits for a running one).  A new transform is planned as
  * the flow's owner over the batch; when its columns differ, the output table
@@ -717,6 +759,8 @@ medallion_alter_flow(PG_FUNCTION_ARGS)
 				 errmsg("flow \"%s\" was dropped while this call waited for it", flow.name),
 				 errhint("See medallion.flows.")));
 	CheckFlowMember(&flow, "change");
+	/* Planning the owner's transform and predicates runs the owner's code (its functions) in this session. */
+	CheckSessionSafeForOwnerCode(&flow);
 
 	if (new_transform)
 	{
@@ -757,12 +801,31 @@ medallion_alter_flow(PG_FUNCTION_ARGS)
 		}
 		if (merge_args == NULL)
 			elog(ERROR, "flow %d vanished while it was locked", flow.flow_id);
-		out_t = RelationDisplayName(old_out);
 		rel = relation_open(old_out, AccessShareLock);
+		out_t = RelationDisplayName(old_out);
 		old_columns = DescribeColumns(RelationGetDescr(rel));
 		relation_close(rel, NoLock);
 		if (strcmp(old_columns, out_columns) != 0)
 		{
+			int64		held = 0;
+
+			/* Rows an expectation quarantined are the old transform's output: a replay would merge them as the new one's. */
+			BeginAsRole(flow.owner, &as_flow_owner);
+			{
+				int			spi_nest = SpiConnectPinned();
+
+				(void) SpiSelectInt64(psprintf("SELECT pg_catalog.count(*) FROM %s WHERE transformed",
+											   RelationDisplayName(flow.quarantine_table)), 0, NULL, NULL, &held);
+				SpiFinishPinned(spi_nest);
+			}
+			EndAsRole(&as_flow_owner);
+			if (held > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("flow \"%s\" has " INT64_FORMAT " quarantined rows of its current transform's output", flow.name, held),
+						 errdetail("The new transform gives other columns (%s); those rows have the old ones (%s).", out_columns, old_columns),
+						 errhint("Replay them first (replay_quarantine(flow, 'transformed')), or delete them from %s.",
+								 RelationDisplayName(flow.quarantine_table))));
 			/* The output table is staging, empty between runs: made anew for the new columns, same name and owner. */
 			RunAsOwner(psprintf("DROP TABLE %s;\n"
 								"CREATE UNLOGGED TABLE %s (%s);\n"
@@ -785,6 +848,63 @@ medallion_alter_flow(PG_FUNCTION_ARGS)
 							  0, NULL, NULL, false, 0, SPI_OK_SELECT);
 			SpiFinishPinned(spi_nest);
 			EndAsRole(&as_flow_owner2);
+		}
+		/* Every expectation still applies to the new output (planned as the owner, as runs check them). */
+		{
+			OwnerSwitch as_owner;
+			OwnerSwitch as_flow_owner3;
+			List	   *predicates = NIL;
+			ListCell   *lc;
+			uint64		i;
+			int			spi_nest;
+			MemoryContext outer = CurrentMemoryContext;
+
+			BeginAsOwner(&as_owner);
+			SpiConnect();
+			(void) SpiExecute("SELECT e.predicate, e.name FROM medallion.expectation e WHERE e.flow_id OPERATOR(pg_catalog.=) $1",
+							  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(flow.flow_id)}, true, 0, SPI_OK_SELECT);
+			for (i = 0; i < SPI_processed; i++)
+			{
+				char	   *predicate = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+				char	   *expectation = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+				MemoryContext spi = MemoryContextSwitchTo(outer);
+
+				predicates = lappend(predicates, list_make2(pstrdup(predicate), pstrdup(expectation)));
+				MemoryContextSwitchTo(spi);
+			}
+			SPI_finish();
+			EndAsRole(&as_owner);
+			BeginAsRole(flow.owner, &as_flow_owner3);
+			spi_nest = SpiConnectPinned();
+			foreach(lc, predicates)
+			{
+				List	   *expectation = lfirst(lc);
+				MemoryContext before = CurrentMemoryContext;
+
+				PG_TRY();
+				{
+					if (SPI_prepare(psprintf("SELECT pg_catalog.count(*) FROM %s AS batch WHERE NOT COALESCE((%s), false)",
+											 out_t, (char *) linitial(expectation)), 0, NULL) == NULL)
+						elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+				}
+				PG_CATCH();
+				{
+					ErrorData  *edata;
+
+					/* Nothing goes on after this: the error is raised again, with what to do. */
+					MemoryContextSwitchTo(before);
+					edata = CopyErrorData();
+					FlushErrorState();
+					ereport(ERROR,
+							(errcode(edata->sqlerrcode),
+							 errmsg("expectation \"%s\" of flow \"%s\" does not apply to the new transform's output: %s",
+									(char *) lsecond(expectation), flow.name, edata->message),
+							 errhint("Keep the columns it reads in the transform, or drop the expectation first.")));
+				}
+				PG_END_TRY();
+			}
+			SpiFinishPinned(spi_nest);
+			EndAsRole(&as_flow_owner3);
 		}
 	}
 
@@ -848,6 +968,7 @@ UpToDateVersion(const FlowRow *flow)
 	int64		newest;
 	int64		watermark = flow->watermark;
 	bool		quiet = false;
+	char	   *changes;
 
 	(void) RequestTick();
 	newest = NewestReadableVersion();
@@ -858,6 +979,9 @@ UpToDateVersion(const FlowRow *flow)
 	if (flow->flow_id == quiet_flow && flow->change_table == quiet_changes &&
 		watermark == quiet_watermark && newest == quiet_newest)
 		return newest;			/* probed before: closed versions never change */
+	changes = get_rel_name(flow->change_table);
+	if (changes == NULL)
+		return -1;				/* dropped since it was read: the run itself says what is wrong */
 	BeginAsOwner(&as_owner);
 	SpiConnect();
 	if (SpiExecuteKept("SELECT w.snapshot_xmin, n.snapshot_xmax FROM medallion.tick AS w, medallion.tick AS n "
@@ -872,8 +996,7 @@ UpToDateVersion(const FlowRow *flow)
 		bounds[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 		quiet = SPI_execute_plan(SpiKeptGeneratedPlan(psprintf("SELECT 1 FROM %s AS c WHERE c._xid OPERATOR(pg_catalog.>=) $1 "
 															   "AND c._xid OPERATOR(pg_catalog.<) $2 LIMIT 1",
-															   quote_qualified_identifier(MEDALLION_CHANGES_SCHEMA,
-																						  get_rel_name(flow->change_table))),
+															   quote_qualified_identifier(MEDALLION_CHANGES_SCHEMA, changes)),
 													  2, (Oid[]) {INT8OID, INT8OID}),
 								 bounds, NULL, false, 1) == SPI_OK_SELECT && SPI_processed == 0;
 	}
@@ -1136,6 +1259,7 @@ RunFlow(FunctionCallInfo fcinfo, const char *action, bool nowait, const char *re
 				 errmsg("flow \"%s\" was dropped while this run waited for it", text_to_cstring(PG_GETARG_TEXT_PP(0))),
 				 errhint("See medallion.flows.")));
 	CheckFlowMember(&flow, action);
+	CheckFlowCurrent(&flow);
 	CheckSessionSafeForOwnerCode(&flow);
 	/* Before "up to date": a changed source fails loudly even while nothing new came. */
 	CheckBatchUnchanged(&flow);

@@ -62,8 +62,15 @@ medallion_flow_row_seen(PG_FUNCTION_ARGS)
 {
 	if (Noting)
 	{
-		RowSeen = *(ItemPointer) PG_GETARG_POINTER(0);
-		RowSeenValid = true;
+		ItemPointer row = (ItemPointer) PG_GETARG_POINTER(0);
+
+		/* Only a real line pointer: the search steps past it by one. */
+		if (ItemPointerGetOffsetNumberNoCheck(row) >= FirstOffsetNumber &&
+			ItemPointerGetOffsetNumberNoCheck(row) <= MaxHeapTuplesPerPage)
+		{
+			RowSeen = *row;
+			RowSeenValid = true;
+		}
 	}
 	PG_RETURN_BOOL(true);
 }
@@ -153,9 +160,11 @@ Quarantine(Isolation *iso, ItemPointerData row, const ErrorData *error)
 	args[2] = CStringGetTextDatum(psprintf("%s: %s", unpack_sql_state(error->sqlerrcode),
 										   error->message ? error->message : "(no message)"));
 	rc = SPI_execute_plan(iso->quarantine_insert, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT || SPI_processed != 1)
-		elog(ERROR, "quarantining a row of a flow's batch returned %s, " UINT64_FORMAT " rows",
-			 SPI_result_code_string(rc), SPI_processed);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "quarantining a row of a flow's batch returned %s", SPI_result_code_string(rc));
+	/* No row there: the transform raises with no row of the batch at all; that error is the run's. */
+	if (SPI_processed != 1)
+		ReThrowError((ErrorData *) error);
 	iso->refused++;
 }
 
