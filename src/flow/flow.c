@@ -717,6 +717,38 @@ CheckFlowCurrent(const FlowRow *flow)
 }
 
 /*
+ * PlanExpectation plans an expectation's check over a flow's output table as
+ * the current role (SPI connected), or errors naming the expectation.
+ */
+static void
+PlanExpectation(const char *flow_name, const char *out_t, const char *expectation, const char *predicate)
+{
+	MemoryContext before = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		if (SPI_prepare(psprintf("SELECT pg_catalog.count(*) FROM %s AS batch WHERE NOT COALESCE((%s), false)",
+								 out_t, predicate), 0, NULL) == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/* Nothing goes on after this: the error is raised again, with what to do. */
+		MemoryContextSwitchTo(before);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("expectation \"%s\" of flow \"%s\" does not apply to the new transform's output: %s",
+						expectation, flow_name, edata->message),
+				 errhint("Keep the columns it reads in the transform, or drop the expectation first.")));
+	}
+	PG_END_TRY();
+}
+
+/*
  * medallion_alter_flow changes a flow's transform and/or max_versions_per_run
  * between runs (it waits for a running one).  A new transform is planned as
  * the flow's owner over the batch; when its columns differ, the output table
@@ -879,45 +911,23 @@ medallion_alter_flow(PG_FUNCTION_ARGS)
 			foreach(lc, predicates)
 			{
 				List	   *expectation = lfirst(lc);
-				MemoryContext before = CurrentMemoryContext;
 
-				PG_TRY();
-				{
-					if (SPI_prepare(psprintf("SELECT pg_catalog.count(*) FROM %s AS batch WHERE NOT COALESCE((%s), false)",
-											 out_t, (char *) linitial(expectation)), 0, NULL) == NULL)
-						elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-				}
-				PG_CATCH();
-				{
-					ErrorData  *edata;
-
-					/* Nothing goes on after this: the error is raised again, with what to do. */
-					MemoryContextSwitchTo(before);
-					edata = CopyErrorData();
-					FlushErrorState();
-					ereport(ERROR,
-							(errcode(edata->sqlerrcode),
-							 errmsg("expectation \"%s\" of flow \"%s\" does not apply to the new transform's output: %s",
-									(char *) lsecond(expectation), flow.name, edata->message),
-							 errhint("Keep the columns it reads in the transform, or drop the expectation first.")));
-				}
-				PG_END_TRY();
+				PlanExpectation(flow.name, out_t, lsecond(expectation), linitial(expectation));
 			}
 			SpiFinishPinned(spi_nest);
 			EndAsRole(&as_flow_owner3);
 		}
 	}
 
-	RunAsOwner(psprintf("UPDATE medallion.flow SET %s %s output_table = output_table "
+	/* output_table by name: a new transform may have made it anew under the same name. */
+	RunAsOwner(psprintf("UPDATE medallion.flow SET %s %s output_table = CASE WHEN $2 OPERATOR(pg_catalog.=) '' THEN output_table "
+						"ELSE $2::pg_catalog.regclass END "
 						"WHERE flow_id OPERATOR(pg_catalog.=) $1",
 						new_transform ? psprintf("transform = %s, ", transform ? quote_literal_cstr(transform) : "NULL") : "",
 						new_max ? (max_versions == 0 ? "max_versions_per_run = NULL, "
 								   : psprintf("max_versions_per_run = %d, ", max_versions)) : ""),
-			   1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(flow.flow_id)}, SPI_OK_UPDATE);
-	if (out_t != NULL)
-		RunAsOwner("UPDATE medallion.flow SET output_table = $2::pg_catalog.regclass WHERE flow_id OPERATOR(pg_catalog.=) $1",
-				   2, (Oid[]) {INT4OID, TEXTOID}, (Datum[]) {Int32GetDatum(flow.flow_id), CStringGetTextDatum(out_t)},
-				   SPI_OK_UPDATE);
+			   2, (Oid[]) {INT4OID, TEXTOID},
+			   (Datum[]) {Int32GetDatum(flow.flow_id), CStringGetTextDatum(out_t ? out_t : "")}, SPI_OK_UPDATE);
 	CommandCounterIncrement();
 	RehashFlow(flow.flow_id, true);
 	PG_RETURN_VOID();
@@ -1142,45 +1152,35 @@ CheckBatchUnchanged(const FlowRow *flow)
 						 : "on_schema_change is 'fail': nothing was read. Drop and create the flow for the new columns.")));
 }
 
+/* JsonbMember returns the value of a key of a jsonb object, or NULL. */
+static JsonbValue *
+JsonbMember(Jsonb *object, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(&object->root, JB_FOBJECT, &k);
+}
+
 /* JsonbCount reads one count of a run's result (0 when absent). */
 static Datum
 JsonbCount(Jsonb *counts, const char *key)
 {
-	JsonbValue	k;
-	JsonbValue *v;
+	JsonbValue *v = JsonbMember(counts, key);
 
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&counts->root, JB_FOBJECT, &k);
 	if (v == NULL || v->type != jbvNumeric)
 		return Int64GetDatum(0);
 	return DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric));
-}
-
-/* JsonbHasKey says whether a jsonb object has a key. */
-static bool
-JsonbHasKey(Jsonb *object, const char *key)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(&object->root, JB_FOBJECT, &k) != NULL;
 }
 
 /* JsonbText returns a string member of a jsonb object, or errors. */
 static char *
 JsonbText(Jsonb *object, const char *key)
 {
-	JsonbValue	k;
-	JsonbValue *v;
+	JsonbValue *v = JsonbMember(object, key);
 
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&object->root, JB_FOBJECT, &k);
 	if (v == NULL || v->type != jbvString)
 		elog(ERROR, "medallion._flow_run returned no \"%s\"", key);
 	return pnstrdup(v->val.string.val, v->val.string.len);
@@ -1321,7 +1321,7 @@ RunFlow(FunctionCallInfo fcinfo, const char *action, bool nowait, const char *re
 		CheckJsonReadRunsNoForeignCode(get_rel_type_id(flow.batch_table), RelationOwner(flow.source), flow.source);
 		result = CallFlowRun(run_fn, flow.definition, flow.expectations, run_id, replay);
 		/* The transform raised a data error over the whole batch: isolate the rows that raise, then go on. */
-		if (JsonbHasKey(DatumGetJsonbP(result), "isolate"))
+		if (JsonbMember(DatumGetJsonbP(result), "isolate") != NULL)
 		{
 			Jsonb	   *step = DatumGetJsonbP(result);
 			int64		rows_in = DatumGetInt64(JsonbCount(step, "rows_in"));

@@ -29,6 +29,7 @@
 
 #include "flow/isolate.h"
 #include "base/export.h"
+#include "base/objects.h"
 
 #include "access/htup_details.h"
 #include "access/relation.h"
@@ -292,7 +293,7 @@ TransformIsolatingRows(Oid batch_table, const char *range_insert, const char *ra
 	relation_close(batch, AccessShareLock);
 
 	/* Noting needs EXECUTE on medallion._flow_row_seen, granted to owners by create_flow. */
-	row_seen = LookupFuncName(list_make2(makeString("medallion"), makeString("_flow_row_seen")), 1, (Oid[]) {TIDOID}, true);
+	row_seen = LookupFuncName(list_make2(makeString(MEDALLION_SCHEMA), makeString("_flow_row_seen")), 1, (Oid[]) {TIDOID}, true);
 	iso.noting = OidIsValid(row_seen) && pg_proc_aclcheck(row_seen, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
