@@ -4,14 +4,14 @@ MODULE_big = pg_medallion
 # One folder per subsystem (src/*/README.md), layered without cycles: base <- capture <- clock <-
 # logical <- feed; read, merge and retention sit on base and clock; init.c registers everything.
 OBJS = src/settings.o src/init.o src/retention.o \
-       src/base/objects.o src/base/result.o src/base/privilege.o src/base/spi.o src/base/catalog.o \
+       src/base/objects.o src/base/result.o src/base/privilege.o src/base/spi.o src/base/catalog.o src/base/change_bell.o \
        src/clock/tick.o src/clock/ticker.o src/clock/version.o \
        src/capture/application.o src/capture/order_key.o src/capture/partition.o src/capture/capture.o \
        src/logical/decoder.o src/logical/slot.o src/logical/pull.o src/logical/puller.o src/logical/logical.o \
        src/feed/readers.o src/feed/schema_evolution.o src/feed/feed.o src/feed/event_trigger.o \
        src/read/net.o src/read/read.o src/read/consumer.o src/read/timetravel.o \
        src/merge/merge_spec.o src/merge/merge_exec.o src/merge/merge_sql.o src/merge/merge_place.o \
-       src/flow/run_log.o src/flow/isolate.o src/flow/flow.o
+       src/flow/run_log.o src/flow/isolate.o src/flow/graph.o src/flow/flow.o src/flow/runner.o
 # Shipped scripts never change; the current version's install script is built from extension/topics.
 DATA = extension/pg_medallion--0.1.0.sql extension/pg_medallion--0.1.0--0.2.0.sql \
        extension/pg_medallion--0.2.0--0.3.0.sql extension/pg_medallion--0.3.0.sql \

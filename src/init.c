@@ -11,11 +11,13 @@
  */
 #include "postgres.h"
 
+#include "base/change_bell.h"
 #include "capture/capture.h"
 #include "capture/order_key.h"
 #include "clock/ticker.h"
 #include "logical/puller.h"
 #include "logical/slot.h"
+#include "flow/runner.h"
 #include "merge/merge_exec.h"
 #include "settings.h"
 
@@ -40,7 +42,9 @@ _PG_init(void)
 	{
 		OrderKeyInit();
 		TickServiceInit();
+		ChangeBellInit();
 		RegisterTickerWorker();
 		RegisterPullerWorker();
+		RegisterFlowRunnerWorker();
 	}
 }

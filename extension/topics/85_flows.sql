@@ -27,7 +27,12 @@ CREATE TABLE medallion.flow (
 	quarantine_table		regclass NOT NULL,
 	definition_hash			text NOT NULL,
 	created_at				timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	altered_at				timestamptz
+	altered_at				timestamptz,
+	continuous				boolean NOT NULL DEFAULT false,
+	event_time				text,
+	allowed_lateness		interval,
+	late_rows				text NOT NULL DEFAULT 'quarantine' CHECK (late_rows IN ('quarantine', 'merge')),
+	event_watermark			timestamptz
 );
 REVOKE ALL ON TABLE medallion.flow FROM PUBLIC;
 REVOKE ALL ON SEQUENCE medallion.flow_flow_id_seq FROM PUBLIC;
@@ -43,6 +48,13 @@ COMMENT ON COLUMN medallion.flow.batch_table IS 'Staging of a run''s changes (ow
 COMMENT ON COLUMN medallion.flow.output_table IS 'Staging of a run''s transformed rows (owned by the flow''s owner)';
 COMMENT ON COLUMN medallion.flow.quarantine_table IS
 	'Rows the transform or a quarantine expectation refused, kept for replay_quarantine (owned by the flow''s owner)';
+COMMENT ON COLUMN medallion.flow.continuous IS
+	'Run by the flow runner whenever its source may have new changes (schedule_flow(name, ''continuous''))';
+COMMENT ON COLUMN medallion.flow.event_time IS 'The output column whose time the event-time watermark follows, or NULL';
+COMMENT ON COLUMN medallion.flow.allowed_lateness IS 'How far behind the newest event time seen a row may be and not be late';
+COMMENT ON COLUMN medallion.flow.late_rows IS 'What a run does with late rows: quarantine them (rule ''late'') or merge them (counted)';
+COMMENT ON COLUMN medallion.flow.event_watermark IS
+	'The newest event time merged by a run, less allowed_lateness: rows older than this are late';
 COMMENT ON COLUMN medallion.flow.definition_hash IS
 	'md5 of the definition and the expectations: the code version that produced the output';
 
@@ -105,12 +117,13 @@ CREATE FUNCTION medallion.create_flow(name text, source regclass, target regclas
 									  ignore_null_updates boolean DEFAULT false,
 									  track_history_columns text[] DEFAULT NULL,
 									  max_versions_per_run integer DEFAULT NULL, start text DEFAULT 'snapshot',
-									  on_schema_change text DEFAULT 'fail')
+									  on_schema_change text DEFAULT 'fail', event_time text DEFAULT NULL,
+									  allowed_lateness interval DEFAULT NULL, late_rows text DEFAULT 'quarantine')
 RETURNS integer
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'medallion_create_flow';
 COMMENT ON FUNCTION medallion.create_flow(text, regclass, regclass, text[], text[], text, integer, text, text,
-										  text[], text[], boolean, text[], integer, text, text) IS
+										  text[], text[], boolean, text[], integer, text, text, text, interval, text) IS
 	'Declares a flow from a fed source into a target (a consumer, a transform, the merge options); returns its id';
 
 CREATE FUNCTION medallion.drop_flow(name text)
@@ -197,6 +210,8 @@ DECLARE
 	transformed_sql text;
 	columns text;
 	writes text := '';
+	late_when text;
+	newest_event timestamptz;
 BEGIN
 	IF flow ? 'isolated' THEN
 		-- Called again after run_flow transformed the batch a page at a time, the rows that raise
@@ -261,6 +276,25 @@ BEGIN
 	IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = out_t::regclass AND attname = '_change_type' AND NOT attisdropped) THEN
 		writes := ' AND batch._change_type::text NOT IN (''delete'', ''update_preimage'', ''truncate'')';
 	END IF;
+	-- Late rows: older than the flow's event-time watermark as it was before this run.  They are set
+	-- aside before the expectations judge (rule 'late'), or merged and counted, as the flow says.  A
+	-- replay takes quarantined late rows as they are: replaying them accepts them.
+	IF flow->>'event_time' IS NOT NULL AND flow->>'event_watermark' IS NOT NULL AND replay IS NULL THEN
+		late_when := format('(batch.%I)::pg_catalog.timestamptz OPERATOR(pg_catalog.<) %L::pg_catalog.timestamptz',
+							flow->>'event_time', flow->>'event_watermark');
+		IF flow->>'late_rows' = 'merge' THEN
+			EXECUTE format('SELECT count(*) FROM %s AS batch WHERE %s%s', out_t, late_when, writes) INTO n;
+		ELSE
+			EXECUTE format('WITH late AS (DELETE FROM %s AS batch WHERE %s%s RETURNING batch.*) '
+						   'INSERT INTO %s (run_id, rule, source_version, error, record, transformed) '
+						   'SELECT $1, ''late'', (to_jsonb(late)->>''_commit_version'')::bigint, $2, to_jsonb(late), true FROM late',
+						   out_t, late_when, writes, quarantine_t)
+				USING run_id, format('event time older than the flow''s event-time watermark %s', flow->>'event_watermark');
+			GET DIAGNOSTICS n = ROW_COUNT;
+			quarantined := quarantined + n;
+		END IF;
+		counts := counts || jsonb_build_object('late', n);
+	END IF;
 	FOR e IN SELECT x.name, x.predicate, x.action
 			 FROM jsonb_to_recordset(expectations) AS x(name text, predicate text, action text)
 			 ORDER BY CASE x.action WHEN 'fail' THEN 0 WHEN 'quarantine' THEN 1 WHEN 'drop' THEN 2 ELSE 3 END, x.name LOOP
@@ -290,6 +324,11 @@ BEGIN
 	END LOOP;
 
 	EXECUTE format('SELECT count(*) FROM %s', out_t) INTO merged_in;
+	-- The newest event time this run merges: run_flow moves the event-time watermark after it.
+	IF flow->>'event_time' IS NOT NULL THEN
+		EXECUTE format('SELECT max((batch.%I)::pg_catalog.timestamptz) FROM %s AS batch WHERE true%s',
+					   flow->>'event_time', out_t, writes) INTO newest_event;
+	END IF;
 	IF to_regclass(out_t) IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute
 		WHERE attrelid = out_t::regclass AND attname = '_change_type' AND NOT attisdropped) THEN
 		EXECUTE format('SELECT count(*) FROM %s WHERE _change_type::text = ''update_preimage''', out_t) INTO preimages;
@@ -316,7 +355,7 @@ BEGIN
 	RETURN jsonb_build_object('rows_in', rows_in, 'rows_out', rows_out, 'inserted', m.inserted,
 		'updated', m.updated, 'deleted', m.deleted, 'unchanged', m.unchanged, 'stale', m.stale_skipped,
 		'rejected', m.rejected, 'dropped', dropped, 'quarantined', quarantined + transform_errors,
-		'warned', warned, 'expectations', counts);
+		'warned', warned, 'expectations', counts, 'newest_event_time', newest_event);
 END
 $$;
 REVOKE ALL ON FUNCTION medallion._flow_run(jsonb, jsonb, bigint, text) FROM PUBLIC;
@@ -345,19 +384,22 @@ RETURNS bigint
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'medallion_schedule_flow';
 COMMENT ON FUNCTION medallion.schedule_flow(text, text) IS
-	'Runs a flow on a pg_cron schedule (cron syntax or ''N seconds''); returns the cron job id';
+	'Runs a flow on a pg_cron schedule (cron syntax or ''N seconds'', returns the job id) or ''continuous'' (by the flow runner, returns NULL)';
 
 CREATE FUNCTION medallion.unschedule_flow(name text)
 RETURNS boolean
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'medallion_unschedule_flow';
-COMMENT ON FUNCTION medallion.unschedule_flow(text) IS 'Removes a flow''s pg_cron job; false if it had none';
+COMMENT ON FUNCTION medallion.unschedule_flow(text) IS 'Stops running a flow continuously and removes its pg_cron job; false if it had neither';
 
 CREATE VIEW medallion.flows AS
 SELECT f.name, f.owner, f.source, f.target, f.consumer, f.keys, f.sequence_by, f.transform, f.scd_type,
 	   f.max_versions_per_run, f.on_schema_change, f.paused, f.definition_hash, f.created_at, f.altered_at,
 	   (SELECT pg_catalog.count(*) FROM medallion.expectation e WHERE e.flow_id OPERATOR(pg_catalog.=) f.flow_id) AS expectations,
-	   r.run_id AS last_run_id, r.status AS last_status, r.finished_at AS last_run_at
+	   r.run_id AS last_run_id, r.status AS last_status, r.finished_at AS last_run_at,
+	   f.continuous, f.event_time, f.allowed_lateness, f.late_rows, f.event_watermark,
+	   ARRAY(SELECT u.name FROM medallion.flow u WHERE u.target OPERATOR(pg_catalog.=) f.source
+			 AND pg_catalog.pg_has_role(u.owner, 'MEMBER') ORDER BY u.name) AS upstream
 FROM medallion.flow f
 LEFT JOIN LATERAL (SELECT * FROM medallion.flow_run x WHERE x.flow_id OPERATOR(pg_catalog.=) f.flow_id
 				   ORDER BY x.run_id DESC LIMIT 1) r ON true

@@ -26,6 +26,7 @@
 #include "capture/order_key.h"
 #include "capture/partition.h"
 #include "base/catalog.h"
+#include "base/change_bell.h"
 #include "base/objects.h"
 #include "base/export.h"
 
@@ -537,6 +538,8 @@ EndBatch(CaptureBatch *batch)
 	table_close(batch->rel, NoLock);
 	pfree(batch->values);
 	pfree(batch->nulls);
+	/* Continuous flows of this database hear of it at commit. */
+	ChangeBellNoteCapture();
 }
 
 /* BeginRead starts a private scan of a transition table (other triggers may read it too). */

@@ -20,6 +20,7 @@
 
 #include "clock/tick.h"
 
+#include "base/change_bell.h"
 #include "base/export.h"
 #include "base/objects.h"
 #include "base/spi.h"
@@ -190,6 +191,8 @@ CloseOpenVersion(void)
 						  "committed_at, tick_xid) VALUES ($1, $2, $3, $4, $5, $6)",
 						  6, argtypes, args, NULL, false, 0, SPI_OK_INSERT);
 	EnsureNextPartitions(CurrentFullXid());
+	/* Continuous flows read it once it commits. */
+	ChangeBellRingAtCommit();
 	return last.version + 1;
 }
 

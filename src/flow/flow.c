@@ -21,14 +21,17 @@
 #include "postgres.h"
 
 #include "base/catalog.h"
+#include "base/change_bell.h"
 #include "base/export.h"
 #include "base/objects.h"
 #include "base/privilege.h"
 #include "base/result.h"
 #include "base/spi.h"
 #include "clock/version.h"
+#include "flow/graph.h"
 #include "flow/isolate.h"
 #include "flow/run_log.h"
+#include "flow/runner.h"
 
 #include "access/relation.h"
 #include "access/xact.h"
@@ -292,13 +295,15 @@ RehashFlow(int32 flow_id, bool altered)
 
 	RunAsOwner(psprintf("UPDATE medallion.flow f SET %s definition_hash = pg_catalog.md5(("
 						"  pg_catalog.to_jsonb(f) OPERATOR(pg_catalog.-) "
-						"    '{flow_id,name,owner,paused,definition_hash,created_at,altered_at,batch_table,output_table,quarantine_table}'::pg_catalog.text[] "
+						"    '{flow_id,name,owner,paused,definition_hash,created_at,altered_at,batch_table,output_table,quarantine_table,continuous,event_watermark}'::pg_catalog.text[] "
 						"  OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('expectations', "
 						"    (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(e.name, e.predicate, e.action) ORDER BY e.name) "
 						"     FROM medallion.expectation e WHERE e.flow_id OPERATOR(pg_catalog.=) f.flow_id)))::pg_catalog.text) "
 						"WHERE f.flow_id OPERATOR(pg_catalog.=) $1",
 						altered ? "altered_at = pg_catalog.now()," : ""),
 			   1, argtypes, args, SPI_OK_UPDATE);
+	/* A continuous flow that failed is tried again at once with its new definition. */
+	ChangeBellRingAtCommit();
 }
 
 /* DescribeColumns renders a row type's live columns as "name type, ...", as ColumnsOfQuery does. */
@@ -391,6 +396,27 @@ TextArgSql(FunctionCallInfo fcinfo, int n)
  * before anything is created: the transform is planned as the caller, the
  * merge is checked by merge_statements as the caller.  Returns the flow id.
  */
+/* CheckEventTimeColumn errors unless event_time is a column of the flow's output holding a time. */
+static void
+CheckEventTimeColumn(const char *name, const char *out_t, const char *event_time)
+{
+	Oid			out = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(out_t)), NoLock, false);
+	AttrNumber	attnum = get_attnum(out, event_time);
+	Oid			type = attnum == InvalidAttrNumber ? InvalidOid : get_atttype(out, attnum);
+
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("event_time \"%s\" is not a column of the output of flow \"%s\"", event_time, name),
+				 errhint("Name a column the transform (or the source, without one) gives.")));
+	if (type != TIMESTAMPTZOID && type != TIMESTAMPOID && type != DATEOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("event_time \"%s\" of flow \"%s\" is of type %s, not a time", event_time, name,
+						format_type_be(type)),
+				 errhint("Give the transform a timestamptz column, e.g. (payload->>'ts')::timestamptz AS event_ts.")));
+}
+
 Datum
 medallion_create_flow(PG_FUNCTION_ARGS)
 {
@@ -402,6 +428,8 @@ medallion_create_flow(PG_FUNCTION_ARGS)
 	int32		max_versions = PG_ARGISNULL(13) ? 0 : PG_GETARG_INT32(13);
 	char	   *start = PG_ARGISNULL(14) ? "snapshot" : text_to_cstring(PG_GETARG_TEXT_PP(14));
 	char	   *on_schema_change = PG_ARGISNULL(15) ? "fail" : text_to_cstring(PG_GETARG_TEXT_PP(15));
+	char	   *event_time = PG_ARGISNULL(16) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(16));
+	char	   *late_rows = PG_ARGISNULL(18) ? "quarantine" : text_to_cstring(PG_GETARG_TEXT_PP(18));
 	FeedRow		feed;
 	char	   *owner = GetUserNameFromId(GetUserId(), false);
 	char	   *reader;
@@ -458,6 +486,24 @@ medallion_create_flow(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("on_schema_change must be 'fail' or 'ignore', not '%s'", on_schema_change),
 				 errhint("Use 'fail' (a run after the source's columns changed fails, naming the change) or 'ignore' (new columns are not read).")));
+	if (strcmp(late_rows, "quarantine") != 0 && strcmp(late_rows, "merge") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("late_rows must be 'quarantine' or 'merge', not '%s'", late_rows),
+				 errhint("Late rows are never dropped silently: quarantine them (rule 'late') or merge them (counted).")));
+	if (event_time == NULL && !PG_ARGISNULL(17))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("allowed_lateness needs event_time"),
+				 errhint("Name the output column whose time the event-time watermark follows: event_time => 'column'.")));
+	if (!PG_ARGISNULL(17) && DatumGetBool(DirectFunctionCall2(interval_lt, PG_GETARG_DATUM(17),
+															   DirectFunctionCall3(interval_in, CStringGetDatum("0"),
+																				   ObjectIdGetDatum(InvalidOid),
+																				   Int32GetDatum(-1)))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("allowed_lateness must not be negative"),
+				 errhint("Pass how far behind the newest event time a row may be, e.g. interval '10 minutes'.")));
 	CheckSourceReadable(source);
 	if (pg_class_aclmask(target, GetUserId(), ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE, ACLMASK_ALL) !=
 		(ACL_SELECT | ACL_INSERT | ACL_UPDATE | ACL_DELETE))
@@ -466,6 +512,8 @@ medallion_create_flow(PG_FUNCTION_ARGS)
 				 errmsg("permission denied to merge into %s", RelationDisplayName(target)),
 				 errdetail("A flow's runs merge as its owner, who needs SELECT, INSERT, UPDATE and DELETE on the target."),
 				 errhint("GRANT SELECT, INSERT, UPDATE, DELETE ON %s to this role.", RelationDisplayName(target))));
+
+	CheckFlowGraphAcyclic(name, source, target);
 
 	/* The staging tables' shapes: the reader's rows, and what the transform makes of them (planned as the caller). */
 	{
@@ -525,8 +573,9 @@ medallion_create_flow(PG_FUNCTION_ARGS)
 					 "INSERT INTO medallion.flow (flow_id, name, owner, source, target, consumer, keys, sequence_by, "
 					 "transform, scd_type, delete_when, truncate_when, columns, except_columns, ignore_null_updates, "
 					 "track_history_columns, max_versions_per_run, on_schema_change, batch_table, output_table, "
-					 "quarantine_table, definition_hash) VALUES (" INT64_FORMAT ", %s, %u::pg_catalog.oid::pg_catalog.regrole, %u, %u, %s, %s, %s, %s, %d, "
-					 "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '');\n",
+					 "quarantine_table, definition_hash, event_time, allowed_lateness, late_rows) "
+					 "VALUES (" INT64_FORMAT ", %s, %u::pg_catalog.oid::pg_catalog.regrole, %u, %u, %s, %s, %s, %s, %d, "
+					 "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '', %s, %s, %s);\n",
 					 out_t, out_columns, out_t, quote_identifier(owner), out_t,
 					 quote_literal_cstr(psprintf("Staging of the transformed rows of a run of flow %s", name)),
 					 quarantine_t, quarantine_t, quote_identifier(owner), quarantine_t,
@@ -538,9 +587,14 @@ medallion_create_flow(PG_FUNCTION_ARGS)
 					 ArrayArgSql(fcinfo, 9), ArrayArgSql(fcinfo, 10),
 					 (!PG_ARGISNULL(11) && PG_GETARG_BOOL(11)) ? "true" : "false", ArrayArgSql(fcinfo, 12),
 					 PG_ARGISNULL(13) ? "NULL" : psprintf("%d", max_versions), quote_literal_cstr(on_schema_change),
-					 quote_literal_cstr(batch_t), quote_literal_cstr(out_t), quote_literal_cstr(quarantine_t));
+					 quote_literal_cstr(batch_t), quote_literal_cstr(out_t), quote_literal_cstr(quarantine_t),
+					 TextArgSql(fcinfo, 16),
+					 PG_ARGISNULL(17) ? "NULL" : quote_literal_cstr(DatumGetCString(DirectFunctionCall1(interval_out, PG_GETARG_DATUM(17)))),
+					 quote_literal_cstr(late_rows));
 	RunAsOwner(sql.data, 0, NULL, NULL, SPI_OK_INSERT);
 	CommandCounterIncrement();
+	if (event_time != NULL)
+		CheckEventTimeColumn(name, out_t, event_time);
 	RehashFlow((int32) flow_id, false);
 
 	/* As the caller: the merge options checked by merge_statements, then the flow's consumer. */
@@ -674,6 +728,8 @@ medallion_pause_flow(PG_FUNCTION_ARGS)
 	FlowByName(fcinfo, 0, &flow, "change");
 	RunAsOwner("UPDATE medallion.flow SET paused = $2 WHERE flow_id OPERATOR(pg_catalog.=) $1", 2,
 			   (Oid[]) {INT4OID, BOOLOID}, (Datum[]) {Int32GetDatum(flow.flow_id), BoolGetDatum(paused)}, SPI_OK_UPDATE);
+	/* A continuous flow resumed runs at once. */
+	ChangeBellRingAtCommit();
 	PG_RETURN_VOID();
 }
 
@@ -1187,6 +1243,27 @@ JsonbText(Jsonb *object, const char *key)
 }
 
 /*
+ * AdvanceEventWatermark moves a flow's event-time watermark to the newest
+ * event time its run merged less the allowed lateness, if that is ahead:
+ * the watermark never moves back.
+ */
+static void
+AdvanceEventWatermark(const FlowRow *flow, Jsonb *counts)
+{
+	JsonbValue *newest = JsonbMember(counts, "newest_event_time");
+
+	if (newest == NULL || newest->type != jbvString)
+		return;
+	RunAsOwner("UPDATE medallion.flow SET event_watermark = GREATEST(event_watermark, "
+			   "  $2::pg_catalog.timestamptz OPERATOR(pg_catalog.-) COALESCE(allowed_lateness, '0'::pg_catalog.interval)) "
+			   "WHERE flow_id OPERATOR(pg_catalog.=) $1 AND event_time IS NOT NULL",
+			   2, (Oid[]) {INT4OID, TEXTOID},
+			   (Datum[]) {Int32GetDatum(flow->flow_id),
+						  CStringGetTextDatum(pnstrdup(newest->val.string.val, newest->val.string.len))},
+			   SPI_OK_UPDATE);
+}
+
+/*
  * CallFlowRun calls medallion._flow_run(definition, expectations, run_id,
  * replay) directly, as the current role (the flow's owner): _flow_run is ours
  * and executable by nobody.
@@ -1345,6 +1422,7 @@ RunFlow(FunctionCallInfo fcinfo, const char *action, bool nowait, const char *re
 		EndAsRole(&as_flow_owner);
 		counts = DatumGetJsonbPCopy(result);
 		counts_text = JsonbToCString(NULL, &counts->root, VARSIZE(counts));
+		AdvanceEventWatermark(&flow, counts);
 		to = ConsumerWatermark(flow.consumer);
 		run_json = RunRowJson(&flow, run_id, started, "succeeded", from, to, counts_text, NULL);
 		RunAsOwner("INSERT INTO medallion.flow_run SELECT * FROM "
@@ -1501,7 +1579,46 @@ CheckCronInstalled(void)
 						 "database, then CREATE EXTENSION pg_cron; or call medallion.run_flow from your own scheduler.")));
 }
 
-/* medallion_schedule_flow creates (or replaces) the pg_cron job that runs a flow; returns its job id. */
+/* RemoveCronJob removes a flow's pg_cron job (as the caller) when pg_cron is installed; true if there was one. */
+static bool
+RemoveCronJob(const FlowRow *flow)
+{
+	int			spi_nest;
+	int64		jobs = 0;
+	char	   *job_name = psprintf("medallion flow %s", flow->name);
+
+	if (!OidIsValid(get_extension_oid("pg_cron", true)))
+		return false;
+	spi_nest = SpiConnectPinned();
+	(void) SpiSelectInt64("SELECT pg_catalog.count(*) FROM cron.job WHERE jobname OPERATOR(pg_catalog.=) $1", 1,
+						  (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(job_name)}, &jobs);
+	if (jobs > 0)
+		(void) SpiExecute("SELECT cron.unschedule($1)", 1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(job_name)},
+						  false, 0, SPI_OK_SELECT);
+	SpiFinishPinned(spi_nest);
+	return jobs > 0;
+}
+
+/* SetContinuous marks a flow continuous or not; true if that changed it.  The flow runner hears of it at commit. */
+static bool
+SetContinuous(const FlowRow *flow, bool continuous)
+{
+	uint64		changed;
+
+	changed = RunAsOwner("UPDATE medallion.flow SET continuous = $2 WHERE flow_id OPERATOR(pg_catalog.=) $1 "
+						 "AND continuous OPERATOR(pg_catalog.<>) $2",
+						 2, (Oid[]) {INT4OID, BOOLOID}, (Datum[]) {Int32GetDatum(flow->flow_id), BoolGetDatum(continuous)},
+						 SPI_OK_UPDATE);
+	ChangeBellRingAtCommit();
+	return changed > 0;
+}
+
+/*
+ * medallion_schedule_flow runs a flow on a pg_cron schedule (creating or
+ * replacing its job; returns the job id), or continuously: the flow runner
+ * (runner.c) runs it whenever its source may have new changes (returns
+ * NULL).  One replaces the other.
+ */
 Datum
 medallion_schedule_flow(PG_FUNCTION_ARGS)
 {
@@ -1512,10 +1629,12 @@ medallion_schedule_flow(PG_FUNCTION_ARGS)
 
 	FlowByName(fcinfo, 0, &flow, "schedule");
 	if (strcmp(schedule, "continuous") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("continuous flows are not available yet"),
-				 errhint("Schedule the flow every few seconds instead, e.g. schedule => '5 seconds'.")));
+	{
+		CheckContinuousFlowsAvailable(flow.name);
+		(void) RemoveCronJob(&flow);
+		(void) SetContinuous(&flow, true);
+		PG_RETURN_NULL();
+	}
 	CheckCronInstalled();
 	/* As the caller: the job belongs to them; every run runs as the flow's owner anyway. */
 	spi_nest = SpiConnectPinned();
@@ -1526,27 +1645,20 @@ medallion_schedule_flow(PG_FUNCTION_ARGS)
 																  quote_literal_cstr(flow.name)))},
 						  &job);
 	SpiFinishPinned(spi_nest);
+	(void) SetContinuous(&flow, false);
 	PG_RETURN_INT64(job);
 }
 
-/* medallion_unschedule_flow removes a flow's pg_cron job; false if there was none. */
+/* medallion_unschedule_flow stops running a flow continuously and removes its pg_cron job; false if it had neither. */
 Datum
 medallion_unschedule_flow(PG_FUNCTION_ARGS)
 {
 	FlowRow		flow;
-	int			spi_nest;
-	int64		jobs = 0;
-	char	   *job_name;
+	bool		was_continuous;
 
 	FlowByName(fcinfo, 0, &flow, "schedule");
-	CheckCronInstalled();
-	job_name = psprintf("medallion flow %s", flow.name);
-	spi_nest = SpiConnectPinned();
-	(void) SpiSelectInt64("SELECT pg_catalog.count(*) FROM cron.job WHERE jobname OPERATOR(pg_catalog.=) $1", 1,
-						  (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(job_name)}, &jobs);
-	if (jobs > 0)
-		(void) SpiExecute("SELECT cron.unschedule($1)", 1, (Oid[]) {TEXTOID}, (Datum[]) {CStringGetTextDatum(job_name)},
-						  false, 0, SPI_OK_SELECT);
-	SpiFinishPinned(spi_nest);
-	PG_RETURN_BOOL(jobs > 0);
+	was_continuous = SetContinuous(&flow, false);
+	if (!was_continuous)
+		CheckCronInstalled();
+	PG_RETURN_BOOL(RemoveCronJob(&flow) || was_continuous);
 }
