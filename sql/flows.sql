@@ -307,6 +307,70 @@ SELECT medallion.drop_flow('drift');
 SELECT medallion.disable_feed('fl.drift');
 DROP TABLE fl.drift, fl.drift_out;
 
+-- 15. Flows form a graph: a flow's source may be another flow's target; a flow that would close a
+-- cycle is refused (nothing created); medallion.flows names the flows upstream.
+CREATE TABLE fl.g1 (id int PRIMARY KEY, v text, seq bigint);
+CREATE TABLE fl.g2 (id int PRIMARY KEY, v text, seq bigint);
+CREATE TABLE fl.g3 (id int PRIMARY KEY, v text, seq bigint);
+SELECT medallion.enable_feed('fl.g1') IS NOT NULL AND medallion.enable_feed('fl.g2') IS NOT NULL
+	AND medallion.enable_feed('fl.g3') IS NOT NULL AS fed;
+SELECT medallion.create_flow('g12', 'fl.g1', 'fl.g2', '{id}', sequence_by => '{seq}',
+	transform => 'SELECT id, v, _commit_version AS seq, _change_type FROM batch') > 0 AS created;
+SELECT medallion.create_flow('g23', 'fl.g2', 'fl.g3', '{id}', sequence_by => '{seq}',
+	transform => 'SELECT id, v, _commit_version AS seq, _change_type FROM batch') > 0 AS created;
+SELECT fl.try($$SELECT medallion.create_flow('g31', 'fl.g3', 'fl.g1', '{id}', sequence_by => '{seq}', transform => 'SELECT id, v, _commit_version AS seq, _change_type FROM batch')$$);
+SELECT fl.try($$SELECT medallion.create_flow('g21', 'fl.g2', 'fl.g1', '{id}', sequence_by => '{seq}', transform => 'SELECT id, v, _commit_version AS seq, _change_type FROM batch')$$);
+SELECT count(*) AS refused_left_nothing FROM medallion.flows WHERE name IN ('g31', 'g21');
+SELECT name, upstream FROM medallion.flows WHERE name LIKE 'g%' ORDER BY name;
+SELECT medallion.drop_flow('g12'), medallion.drop_flow('g23');
+SELECT medallion.disable_feed('fl.g1'), medallion.disable_feed('fl.g2'), medallion.disable_feed('fl.g3');
+DROP TABLE fl.g1, fl.g2, fl.g3;
+
+-- 16. Late data: with event_time, a run sets aside rows older than the flow's event-time watermark
+-- (the newest event time merged so far less allowed_lateness) as 'late' in the quarantine, or merges
+-- and counts them (late_rows => 'merge'); never drops them.  A replay accepts late rows.
+CREATE TABLE fl.ev (id int PRIMARY KEY, ts text);
+SELECT medallion.enable_feed('fl.ev') IS NOT NULL AS fed;
+CREATE TABLE fl.ev_out (id int PRIMARY KEY, ts timestamptz, _commit_version bigint, _change_seq bigint);
+CREATE TABLE fl.ev_merged (id int PRIMARY KEY, ts timestamptz, _commit_version bigint, _change_seq bigint);
+SELECT fl.try($$SELECT medallion.create_flow('ev', 'fl.ev', 'fl.ev_out', '{id}', event_time => 'nope')$$);
+SELECT fl.try($$SELECT medallion.create_flow('ev', 'fl.ev', 'fl.ev_out', '{id}', event_time => 'ts')$$);
+SELECT fl.try($$SELECT medallion.create_flow('ev', 'fl.ev', 'fl.ev_out', '{id}', allowed_lateness => '1 hour')$$);
+SELECT fl.try($$SELECT medallion.create_flow('ev', 'fl.ev', 'fl.ev_out', '{id}', event_time => 'ts', allowed_lateness => '-1 hour')$$);
+SELECT fl.try($$SELECT medallion.create_flow('ev', 'fl.ev', 'fl.ev_out', '{id}', event_time => 'ts', late_rows => 'drop')$$);
+SELECT count(*) AS nothing_created FROM medallion.flows WHERE name = 'ev';
+SELECT medallion.create_flow('ev', 'fl.ev', 'fl.ev_out', '{id}', event_time => 'ts', allowed_lateness => '1 hour',
+	transform => 'SELECT id, ts::timestamptz AS ts, _change_type, _commit_version, _change_seq FROM batch') > 0 AS created;
+SELECT medallion.create_flow('ev_m', 'fl.ev', 'fl.ev_merged', '{id}', event_time => 'ts', allowed_lateness => '1 hour',
+	late_rows => 'merge',
+	transform => 'SELECT id, ts::timestamptz AS ts, _change_type, _commit_version, _change_seq FROM batch') > 0 AS created;
+INSERT INTO fl.ev VALUES (1, '2026-01-01 12:00+00'), (2, '2026-01-01 10:00+00');
+SELECT rows_in, inserted, quarantined, status FROM medallion.run_flow('ev');
+SELECT event_watermark FROM medallion.flows WHERE name = 'ev';
+-- 11:30 is within the hour allowed; 10:59 is late; 13:00 moves the watermark on after this run.
+INSERT INTO fl.ev VALUES (3, '2026-01-01 11:30+00'), (4, '2026-01-01 10:59+00'), (5, '2026-01-01 13:00+00');
+SELECT rows_in, inserted, quarantined, status FROM medallion.run_flow('ev');
+SELECT expectations FROM medallion.runs WHERE flow = 'ev' ORDER BY run_id DESC LIMIT 1;
+SELECT (record->>'id')::int AS id, rule, error FROM medallion.flow_quarantine('ev') ORDER BY 1;
+SELECT id, ts FROM fl.ev_out ORDER BY id;
+SELECT event_watermark FROM medallion.flows WHERE name = 'ev';
+-- The watermark never moves back: a run of only old rows leaves it.
+INSERT INTO fl.ev VALUES (6, '2026-01-01 12:30+00');
+SELECT rows_in, inserted, quarantined FROM medallion.run_flow('ev');
+SELECT event_watermark FROM medallion.flows WHERE name = 'ev';
+-- Merged and counted instead.
+SELECT rows_in, inserted, quarantined, status FROM medallion.run_flow('ev_m');
+INSERT INTO fl.ev VALUES (7, '2026-01-01 09:00+00');
+SELECT rows_in, inserted, quarantined, status FROM medallion.run_flow('ev_m');
+SELECT expectations FROM medallion.runs WHERE flow = 'ev_m' ORDER BY run_id DESC LIMIT 1;
+SELECT count(*) AS merged_all, count(*) FILTER (WHERE id = 7) AS late_merged FROM fl.ev_merged;
+-- A replay accepts the late rows.
+SELECT rows_in, inserted, quarantined FROM medallion.replay_quarantine('ev');
+SELECT id FROM fl.ev_out ORDER BY id;
+SELECT medallion.drop_flow('ev'), medallion.drop_flow('ev_m');
+SELECT medallion.disable_feed('fl.ev');
+DROP TABLE fl.ev, fl.ev_out, fl.ev_merged;
+
 REVOKE USAGE ON SCHEMA fl FROM flow_stranger;
 DROP ROLE flow_stranger;
 DROP EXTENSION pg_medallion CASCADE;
