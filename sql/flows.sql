@@ -371,6 +371,44 @@ SELECT medallion.drop_flow('ev'), medallion.drop_flow('ev_m');
 SELECT medallion.disable_feed('fl.ev');
 DROP TABLE fl.ev, fl.ev_out, fl.ev_merged;
 
+-- 17. on_schema_change 'add_columns': a column added to the source reaches the batch, the output and
+-- the target (as the flow's owner, in the run); a transform whose output would change shape, or a
+-- target the owner does not own, fails the run naming why, reading nothing.
+CREATE TABLE fl.wide (id int PRIMARY KEY, amount text);
+SELECT medallion.enable_feed('fl.wide') IS NOT NULL AS fed;
+CREATE TABLE fl.wide_out (id int PRIMARY KEY, amount text, _commit_version bigint, _change_seq bigint);
+CREATE TABLE fl.wide_t (id int PRIMARY KEY, amount numeric, _commit_version bigint, _change_seq bigint);
+INSERT INTO fl.wide VALUES (1, '1');
+SELECT medallion.create_flow('wide', 'fl.wide', 'fl.wide_out', '{id}', start => 'earliest', on_schema_change => 'add_columns') AS wide_flow;
+SELECT medallion.create_flow('wide_t', 'fl.wide', 'fl.wide_t', '{id}', start => 'earliest', on_schema_change => 'add_columns',
+	transform => 'SELECT id, amount::numeric AS amount, _change_type, _commit_version, _change_seq FROM batch') AS wide_t_flow;
+SELECT rows_in, inserted, status FROM medallion.run_flow('wide');
+SELECT rows_in, inserted, status FROM medallion.run_flow('wide_t');
+ALTER TABLE fl.wide ADD COLUMN note text, ADD COLUMN qty int;
+INSERT INTO fl.wide VALUES (2, '2', 'new', 5);
+UPDATE fl.wide SET note = 'old row' WHERE id = 1;
+SELECT rows_in, inserted, updated, status FROM medallion.run_flow('wide');
+SELECT id, amount, note, qty FROM fl.wide_out ORDER BY id;
+-- A transform listing its columns keeps its output: the target is left as it is.
+SELECT rows_in, inserted, updated, status FROM medallion.run_flow('wide_t');
+SELECT string_agg(attname, ', ' ORDER BY attnum) AS wide_t_columns FROM pg_attribute
+	WHERE attrelid = 'fl.wide_t'::regclass AND attnum > 0 AND NOT attisdropped;
+SELECT fl.try($$SELECT medallion.create_flow('w', 'fl.wide', 'fl.wide_out', '{id}', on_schema_change => 'grow')$$);
+-- An output whose columns would move (the new ones before the transform's own) fails the run.
+CREATE TABLE fl.wide_s (id int PRIMARY KEY, amount text, note text, qty int, one int, _commit_version bigint, _change_seq bigint);
+SELECT medallion.create_flow('wide_s', 'fl.wide', 'fl.wide_s', '{id}', start => 'earliest', on_schema_change => 'add_columns',
+	transform => 'SELECT b.*, 1 AS one FROM batch b') AS wide_s_flow;
+SELECT rows_in, inserted, status FROM medallion.run_flow('wide_s');
+ALTER TABLE fl.wide ADD COLUMN late_col text;
+INSERT INTO fl.wide VALUES (3, '3');
+SELECT fl.try($$SELECT * FROM medallion.run_flow('wide_s')$$);
+SELECT count(*) AS wide_s_rows FROM fl.wide_s;
+SELECT medallion.drop_flow('wide_s');
+DROP TABLE fl.wide_s;
+SELECT medallion.drop_flow('wide'), medallion.drop_flow('wide_t');
+SELECT medallion.disable_feed('fl.wide');
+DROP TABLE fl.wide, fl.wide_out, fl.wide_t;
+
 REVOKE USAGE ON SCHEMA fl FROM flow_stranger;
 DROP ROLE flow_stranger;
 DROP EXTENSION pg_medallion CASCADE;

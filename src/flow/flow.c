@@ -85,6 +85,7 @@ typedef struct FlowRow
 	char	   *consumer;
 	bool		paused;
 	bool		ignore_new_columns;	/* on_schema_change 'ignore' */
+	bool		add_new_columns;	/* on_schema_change 'add_columns' */
 	Oid			batch_table;
 	Oid			quarantine_table;
 	char	   *reader;			/* the source's feed's reader function (NULL: no feed any more) */
@@ -130,7 +131,8 @@ LoadFlowWhere(const char *condition, Oid argtype, Datum arg, FlowRow *flow)
 	if (SpiExecuteKept(psprintf("SELECT f.flow_id, f.name, f.owner::oid, f.source::oid, f.target::oid, f.consumer, f.paused, "
 								"  f.quarantine_table::oid, f.batch_table::oid, f.definition_hash, fd.reader, fd.change_table::oid, "
 								"  cf.watermark, CASE WHEN cf.snapshot_table IS NULL THEN 0 ELSE 1 END::pg_catalog.int8, "
-								"  f.on_schema_change OPERATOR(pg_catalog.=) 'ignore' "
+								"  f.on_schema_change OPERATOR(pg_catalog.=) 'ignore', "
+								"  f.on_schema_change OPERATOR(pg_catalog.=) 'add_columns' "
 								"FROM medallion.flow f LEFT JOIN medallion.feed fd ON fd.source OPERATOR(pg_catalog.=) f.source "
 								"  LEFT JOIN medallion.consumer_feed cf ON cf.consumer OPERATOR(pg_catalog.=) f.consumer "
 								"    AND cf.feed_id OPERATOR(pg_catalog.=) fd.feed_id "
@@ -161,6 +163,7 @@ LoadFlowWhere(const char *condition, Oid argtype, Datum arg, FlowRow *flow)
 			flow->watermark = -1;
 		flow->pending = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
 		flow->ignore_new_columns = DatumGetBool(SPI_getbinval(tup, desc, 15, &isnull));
+		flow->add_new_columns = DatumGetBool(SPI_getbinval(tup, desc, 16, &isnull));
 		if (isnull)
 			flow->pending = 1;	/* no consumer row: not "up to date", the run says what is wrong */
 		flow->definition = NULL;
@@ -326,9 +329,9 @@ DescribeColumns(TupleDesc desc)
 	return buf.data;
 }
 
-/* ColumnsOfQuery returns "name type, ..." of what a query returns, planned as the current role with search_path pinned. */
-static char *
-ColumnsOfQuery(const char *query)
+/* DescOfQuery returns the row type of what a query returns (in the transaction's context), planned as the current role with search_path pinned. */
+static TupleDesc
+DescOfQuery(const char *query)
 {
 	int			spi_nest = SpiConnectPinned();
 	SPIPlanPtr	plan = SPI_prepare(query, 0, NULL);
@@ -336,7 +339,7 @@ ColumnsOfQuery(const char *query)
 	CachedPlanSource *ps;
 	TupleDesc	desc;
 	MemoryContext outer;
-	char	   *result;
+	TupleDesc	result;
 
 	if (plan == NULL)
 		elog(ERROR, "could not prepare: %s", query);
@@ -349,9 +352,21 @@ ColumnsOfQuery(const char *query)
 				 errhint("Write one query over the relation batch, e.g. SELECT id, amount::numeric FROM batch.")));
 	desc = ps->resultDesc;
 	outer = MemoryContextSwitchTo(TopTransactionContext);
-	result = DescribeColumns(desc);
+	result = CreateTupleDescCopy(desc);
 	MemoryContextSwitchTo(outer);
 	SpiFinishPinned(spi_nest);
+	return result;
+}
+
+/* ColumnsOfQuery returns "name type, ..." of what a query returns, planned as the current role with search_path pinned. */
+static char *
+ColumnsOfQuery(const char *query)
+{
+	TupleDesc	desc = DescOfQuery(query);
+	MemoryContext outer = MemoryContextSwitchTo(TopTransactionContext);
+	char	   *result = DescribeColumns(desc);
+
+	MemoryContextSwitchTo(outer);
 	return result;
 }
 
@@ -476,16 +491,12 @@ medallion_create_flow(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("scd_type must be 1 or 2"),
 				 errhint("1 keeps the newest row per key, 2 keeps its history.")));
-	if (strcmp(on_schema_change, "add_columns") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("on_schema_change 'add_columns' is not supported yet"),
-				 errhint("Use 'fail' (a run after the source's columns changed fails, naming the change) or 'ignore' (new columns are not read).")));
-	if (strcmp(on_schema_change, "fail") != 0 && strcmp(on_schema_change, "ignore") != 0)
+	if (strcmp(on_schema_change, "fail") != 0 && strcmp(on_schema_change, "ignore") != 0 &&
+		strcmp(on_schema_change, "add_columns") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("on_schema_change must be 'fail' or 'ignore', not '%s'", on_schema_change),
-				 errhint("Use 'fail' (a run after the source's columns changed fails, naming the change) or 'ignore' (new columns are not read).")));
+				 errmsg("on_schema_change must be 'fail', 'add_columns' or 'ignore', not '%s'", on_schema_change),
+				 errhint("Use 'fail' (a run after the source's columns changed fails, naming the change), 'add_columns' (the target gains the source's new columns) or 'ignore' (new columns are not read).")));
 	if (strcmp(late_rows, "quarantine") != 0 && strcmp(late_rows, "merge") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1139,6 +1150,188 @@ CheckSessionSafeForOwnerCode(const FlowRow *flow)
 				 errhint("Close the cursors, or run the flow from a session of its own (as pg_cron does).")));
 }
 
+/* FindColumn returns the live column of `desc` named `name`, or NULL. */
+static Form_pg_attribute
+FindColumn(TupleDesc desc, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (!a->attisdropped && strcmp(NameStr(a->attname), name) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+/* AddColumnsSql renders "ADD COLUMN a t, ..." for the live columns of `now` that `before` lacks, or NULL. */
+static char *
+AddColumnsSql(TupleDesc before, TupleDesc now, bool skip_change_metadata, StringInfo names)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < now->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(now, i);
+
+		if (a->attisdropped || FindColumn(before, NameStr(a->attname)) != NULL)
+			continue;
+		if (skip_change_metadata && NameStr(a->attname)[0] == '_' &&
+			(strcmp(NameStr(a->attname), "_change_type") == 0 || strcmp(NameStr(a->attname), "_commit_version") == 0 ||
+			 strcmp(NameStr(a->attname), "_commit_timestamp") == 0 || strcmp(NameStr(a->attname), "_change_seq") == 0))
+			continue;
+		appendStringInfo(&buf, "%sADD COLUMN %s %s", buf.len ? ", " : "", quote_identifier(NameStr(a->attname)),
+						 format_type_extended(a->atttypid, a->atttypmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
+		if (names != NULL)
+			appendStringInfo(names, "%s%s", names->len ? ", " : "", quote_identifier(NameStr(a->attname)));
+	}
+	return buf.len ? buf.data : NULL;
+}
+
+/* RelationDesc returns a copy of a relation's row type. */
+static TupleDesc
+RelationDesc(Oid relid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(rel));
+
+	relation_close(rel, AccessShareLock);
+	return desc;
+}
+
+/*
+ * AddNewColumns (on_schema_change 'add_columns'): when the source gained
+ * columns and every column the flow reads is still there, the batch table,
+ * the output table (when the transform's output gains them at its end) and
+ * the target gain them, as the flow's owner, in the run's transaction.  Any
+ * other change is left to CheckBatchUnchanged, which fails naming it.
+ */
+static void
+AddNewColumns(const FlowRow *flow)
+{
+	Oid			reader_fn;
+	TupleDesc	reader_desc = NULL;
+	TupleDesc	batch_desc;
+	TupleDesc	out_desc;
+	TupleDesc	new_out;
+	char	   *add;
+	char	   *transform = NULL;
+	Oid			out_table = InvalidOid;
+	OwnerSwitch as_flow_owner;
+	StringInfoData added;
+	int			i,
+				j;
+
+	if (flow->reader == NULL)
+		return;
+	reader_fn = LookupFuncName(stringToQualifiedNameList(flow->reader), 2, (Oid[]) {INT8OID, INT8OID}, true);
+	if (!OidIsValid(reader_fn) || get_func_result_type(reader_fn, NULL, &reader_desc) != TYPEFUNC_COMPOSITE)
+		return;
+	batch_desc = RelationDesc(flow->batch_table);
+	for (i = 0; i < batch_desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(batch_desc, i);
+		Form_pg_attribute r;
+
+		if (a->attisdropped)
+			continue;
+		r = FindColumn(reader_desc, NameStr(a->attname));
+		if (r == NULL || r->atttypid != a->atttypid || r->atttypmod != a->atttypmod)
+			return;
+	}
+	add = AddColumnsSql(batch_desc, reader_desc, false, NULL);
+	if (add == NULL)
+		return;
+
+	{
+		OwnerSwitch as_owner;
+		MemoryContext outer = CurrentMemoryContext;
+		bool		isnull;
+
+		BeginAsOwner(&as_owner);
+		SpiConnect();
+		(void) SpiExecute("SELECT transform, output_table::pg_catalog.oid FROM medallion.flow WHERE flow_id OPERATOR(pg_catalog.=) $1",
+						  1, (Oid[]) {INT4OID}, (Datum[]) {Int32GetDatum(flow->flow_id)}, true, 1, SPI_OK_SELECT);
+		if (SPI_processed == 1)
+		{
+			char	   *t = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			transform = t ? MemoryContextStrdup(outer, t) : NULL;
+			out_table = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		}
+		SPI_finish();
+		EndAsRole(&as_owner);
+	}
+	if (!OidIsValid(out_table))
+		return;
+
+	initStringInfo(&added);
+	BeginAsRole(flow->owner, &as_flow_owner);
+	SpiConnect();
+	(void) SpiExecute(psprintf("ALTER TABLE %s %s", RelationDisplayName(flow->batch_table), add), 0, NULL, NULL, false, 0,
+					  SPI_OK_UTILITY);
+	SPI_finish();
+	CommandCounterIncrement();
+
+	/* What the transform makes of the wider batch: the output's columns so far, then new ones. */
+	new_out = DescOfQuery(transform == NULL ? psprintf("SELECT * FROM %s", RelationDisplayName(flow->batch_table))
+						  : psprintf("WITH batch AS (SELECT * FROM %s) SELECT * FROM (%s) AS t",
+									 RelationDisplayName(flow->batch_table), transform));
+	out_desc = RelationDesc(out_table);
+	for (i = 0, j = 0; i < out_desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(out_desc, i);
+		Form_pg_attribute n = NULL;
+
+		if (a->attisdropped)
+			continue;
+		while (j < new_out->natts && TupleDescAttr(new_out, j)->attisdropped)
+			j++;
+		if (j < new_out->natts)
+			n = TupleDescAttr(new_out, j++);
+		if (n == NULL || strcmp(NameStr(n->attname), NameStr(a->attname)) != 0 ||
+			n->atttypid != a->atttypid || n->atttypmod != a->atttypmod)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the source of flow \"%s\" gained columns (%s) and its transform's output changes shape",
+							flow->name, add + strlen("ADD COLUMN ")),
+					 errdetail("on_schema_change 'add_columns' adds columns the output gains at its end; the output was (%s), it would be (%s).",
+							   DescribeColumns(out_desc), DescribeColumns(new_out)),
+					 errhint("Nothing was read. Use medallion.alter_flow to give the flow the transform you want for the new columns.")));
+	}
+	add = AddColumnsSql(out_desc, new_out, false, NULL);
+	if (add != NULL)
+	{
+		char	   *target_add = AddColumnsSql(RelationDesc(flow->target), new_out, true, &added);
+
+		SpiConnect();
+		(void) SpiExecute(psprintf("ALTER TABLE %s %s", RelationDisplayName(out_table), add), 0, NULL, NULL, false, 0,
+						  SPI_OK_UTILITY);
+		if (target_add != NULL)
+		{
+			if (!pg_class_ownercheck(flow->target, flow->owner))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("flow \"%s\" cannot add columns (%s) to its target %s: its owner does not own the target",
+								flow->name, added.data, RelationDisplayName(flow->target)),
+						 errhint("Nothing was read. Add the columns to the target yourself, or make the flow's owner the target's owner.")));
+			(void) SpiExecute(psprintf("ALTER TABLE %s %s", RelationDisplayName(flow->target), target_add), 0, NULL, NULL,
+							  false, 0, SPI_OK_UTILITY);
+		}
+		SPI_finish();
+		CommandCounterIncrement();
+	}
+	EndAsRole(&as_flow_owner);
+	if (added.len > 0)
+		ereport(NOTICE,
+				(errmsg("flow \"%s\" added columns (%s) to its target %s", flow->name, added.data,
+						RelationDisplayName(flow->target))));
+}
+
 /*
  * CheckBatchUnchanged errors when the source's feed no longer reads the
  * columns the flow's batch table was made for: names and types in order
@@ -1174,7 +1367,7 @@ CheckBatchUnchanged(const FlowRow *flow)
 		now_reads = DescribeColumns(reader_desc);
 	if (now_reads != NULL && strcmp(made_for, now_reads) == 0)
 		same = true;
-	else if (now_reads != NULL && flow->ignore_new_columns)
+	else if (now_reads != NULL && (flow->ignore_new_columns || flow->add_new_columns))
 	{
 		/* Every column the flow reads is still there, by name, with its type. */
 		int			i,
@@ -1205,6 +1398,8 @@ CheckBatchUnchanged(const FlowRow *flow)
 				 errdetail("The flow reads (%s); the feed now gives (%s).", made_for, now_reads ? now_reads : "no reader"),
 				 errhint(flow->ignore_new_columns
 						 ? "on_schema_change is 'ignore', which reads past added columns only: a column the flow reads was dropped, renamed or retyped. Nothing was read. Drop and create the flow for the new columns."
+						 : flow->add_new_columns
+						 ? "on_schema_change is 'add_columns', which follows added columns only: a column the flow reads was dropped, renamed or retyped. Nothing was read. Drop and create the flow for the new columns."
 						 : "on_schema_change is 'fail': nothing was read. Drop and create the flow for the new columns.")));
 }
 
@@ -1338,7 +1533,9 @@ RunFlow(FunctionCallInfo fcinfo, const char *action, bool nowait, const char *re
 	CheckFlowMember(&flow, action);
 	CheckFlowCurrent(&flow);
 	CheckSessionSafeForOwnerCode(&flow);
-	/* Before "up to date": a changed source fails loudly even while nothing new came. */
+	/* Before "up to date": a changed source fails loudly (or, 'add_columns', widens the flow) even while nothing new came. */
+	if (flow.add_new_columns)
+		AddNewColumns(&flow);
 	CheckBatchUnchanged(&flow);
 	if (flow.paused)
 	{
