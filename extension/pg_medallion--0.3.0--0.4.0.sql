@@ -253,7 +253,7 @@ COMMENT ON FUNCTION medallion.create_flow(text, regclass, regclass, text[], text
 										  text[], text[], boolean, text[], integer, text, text, text, interval, text) IS
 	'Declares a flow from a fed source into a target (a consumer, a transform, the merge options); returns its id';
 
-CREATE OR REPLACE VIEW medallion.flows AS
+CREATE OR REPLACE VIEW medallion.flows WITH (security_barrier) AS
 SELECT f.name, f.owner, f.source, f.target, f.consumer, f.keys, f.sequence_by, f.transform, f.scd_type,
 	   f.max_versions_per_run, f.on_schema_change, f.paused, f.definition_hash, f.created_at, f.altered_at,
 	   (SELECT pg_catalog.count(*) FROM medallion.expectation e WHERE e.flow_id OPERATOR(pg_catalog.=) f.flow_id) AS expectations,

@@ -19,6 +19,7 @@
 
 int			medallion_tick_interval_ms = 0;
 char	   *medallion_database = "postgres";
+int			medallion_flow_run_timeout_ms = 300000;
 char	   *medallion_run_id = NULL;
 int			medallion_partition_xids = 4194304;
 int			medallion_retention_s = 7 * 24 * 3600;
@@ -87,6 +88,13 @@ DefineSettings(void)
 							&medallion_min_retention_s,
 							3600, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_medallion.flow_run_timeout",
+							"Longest a run of a continuous flow by the flow runner may take (0 = no limit).",
+							"A run past it is cancelled and recorded as failed, so one flow cannot hold the others back.",
+							&medallion_flow_run_timeout_ms,
+							300000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomBoolVariable("pg_medallion.logical_worker",
 							 "Pulls the logical feeds of pg_medallion.database continuously in a background worker.",

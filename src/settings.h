@@ -9,6 +9,7 @@
 #define MEDALLION_SETTINGS_H
 
 extern int	medallion_tick_interval_ms;
+extern int	medallion_flow_run_timeout_ms;
 extern char *medallion_database;
 extern int	medallion_partition_xids;
 extern int	medallion_retention_s;

@@ -392,7 +392,7 @@ LANGUAGE C
 AS 'MODULE_PATHNAME', 'medallion_unschedule_flow';
 COMMENT ON FUNCTION medallion.unschedule_flow(text) IS 'Stops running a flow continuously and removes its pg_cron job; false if it had neither';
 
-CREATE VIEW medallion.flows AS
+CREATE VIEW medallion.flows WITH (security_barrier) AS
 SELECT f.name, f.owner, f.source, f.target, f.consumer, f.keys, f.sequence_by, f.transform, f.scd_type,
 	   f.max_versions_per_run, f.on_schema_change, f.paused, f.definition_hash, f.created_at, f.altered_at,
 	   (SELECT pg_catalog.count(*) FROM medallion.expectation e WHERE e.flow_id OPERATOR(pg_catalog.=) f.flow_id) AS expectations,

@@ -156,6 +156,14 @@ ChangeBellXactCallback(XactEvent event, void *arg)
 				Ring();
 			}
 			break;
+		case XACT_EVENT_PREPARE:
+			/* COMMIT PREPARED may come from another session: ring now rather than never. */
+			if (ring_at_commit)
+			{
+				ring_at_commit = false;
+				Ring();
+			}
+			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			ring_at_commit = false;

@@ -424,10 +424,11 @@ CheckEventTimeColumn(const char *name, const char *out_t, const char *event_time
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("event_time \"%s\" is not a column of the output of flow \"%s\"", event_time, name),
 				 errhint("Name a column the transform (or the source, without one) gives.")));
-	if (type != TIMESTAMPTZOID && type != TIMESTAMPOID && type != DATEOID)
+	/* timestamptz only: a timestamp or date would be compared in each session's TimeZone. */
+	if (type != TIMESTAMPTZOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("event_time \"%s\" of flow \"%s\" is of type %s, not a time", event_time, name,
+				 errmsg("event_time \"%s\" of flow \"%s\" is of type %s, not timestamptz", event_time, name,
 						format_type_be(type)),
 				 errhint("Give the transform a timestamptz column, e.g. (payload->>'ts')::timestamptz AS event_ts.")));
 }
@@ -1242,6 +1243,19 @@ AddNewColumns(const FlowRow *flow)
 		r = FindColumn(reader_desc, NameStr(a->attname));
 		if (r == NULL || r->atttypid != a->atttypid || r->atttypmod != a->atttypmod)
 			return;
+	}
+	/* The source's owner chose the new columns' types: a domain's default or CHECK is their code, not to run as the flow's owner. */
+	for (i = 0; i < reader_desc->natts; i++)
+	{
+		Form_pg_attribute r = TupleDescAttr(reader_desc, i);
+
+		if (!r->attisdropped && FindColumn(batch_desc, NameStr(r->attname)) == NULL &&
+			!TypeRunsOnlyTrustedCode(r->atttypid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("flow \"%s\" does not add column \"%s\" of type %s: the type runs its owner's code",
+							flow->name, NameStr(r->attname), format_type_be(r->atttypid)),
+					 errhint("Nothing was read. Add the column to the target yourself and recreate the flow, or use on_schema_change 'ignore'.")));
 	}
 	add = AddColumnsSql(batch_desc, reader_desc, false, NULL);
 	if (add == NULL)

@@ -50,6 +50,7 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -154,15 +155,25 @@ RunFlowOnce(const ContinuousFlow *flow, char *message, size_t message_size)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	volatile RunnerOutcome outcome = RUNNER_IDLE;
+	char		activity[NAMEDATALEN * 2 + 16];
 
-	pgstat_report_activity(STATE_RUNNING, psprintf("run_flow(%s)", quote_literal_cstr(flow->name)));
+	snprintf(activity, sizeof(activity), "run_flow('%s')", flow->name);
+	pgstat_report_activity(STATE_RUNNING, activity);
 	PG_TRY();
 	{
 		Oid			save_userid;
 		int			save_sec;
 		int			spi_nest;
 
+		/* now() of the run is its own (tombstones, quarantine and watermarks are stamped with it). */
+		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
+		/* Bounded, whatever the owner's code does: a timer it cannot reset, and no endless lock waits. */
+		if (medallion_flow_run_timeout_ms > 0)
+		{
+			enable_timeout_after(STATEMENT_TIMEOUT, medallion_flow_run_timeout_ms);
+			SetConfigOption("lock_timeout", psprintf("%d", medallion_flow_run_timeout_ms), PGC_SUSET, PGC_S_SESSION);
+		}
 		PushActiveSnapshot(GetTransactionSnapshot());
 		GetUserIdAndSecContext(&save_userid, &save_sec);
 		SetUserIdAndSecContext(flow->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
@@ -183,6 +194,7 @@ RunFlowOnce(const ContinuousFlow *flow, char *message, size_t message_size)
 		SetUserIdAndSecContext(save_userid, save_sec);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		disable_timeout(STATEMENT_TIMEOUT, false);
 	}
 	PG_CATCH();
 	{
@@ -191,10 +203,13 @@ RunFlowOnce(const ContinuousFlow *flow, char *message, size_t message_size)
 		MemoryContextSwitchTo(oldcontext);
 		edata = CopyErrorData();
 		FlushErrorState();
+		disable_timeout(STATEMENT_TIMEOUT, false);
 		AbortCurrentTransaction();
-		/* A shutdown stops the runner; anything else is the flow's failure. */
-		if (edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			ReThrowError(edata);
+		/*
+		 * Every error caught here is the flow's failure, whatever its code (a
+		 * transform can raise any SQLSTATE); a real shutdown is FATAL and
+		 * never gets here, and a pending one is served after the flow.
+		 */
 		strlcpy(message, edata->message ? edata->message : "", message_size);
 		FreeErrorData(edata);
 		outcome = RUNNER_FAILED;
@@ -202,6 +217,7 @@ RunFlowOnce(const ContinuousFlow *flow, char *message, size_t message_size)
 	PG_END_TRY();
 	MemoryContextSwitchTo(oldcontext);
 	pgstat_report_activity(STATE_IDLE, NULL);
+	CHECK_FOR_INTERRUPTS();
 	return outcome;
 }
 
@@ -261,7 +277,16 @@ RunPass(HTAB *backoffs, MemoryContext pass_context, long *wait_ms)
 					sizeof(backoff->definition_hash));
 		}
 		if (outcome == RUNNER_BUSY)
-			backoff->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), BUSY_RETRY_MS);
+		{
+			/* Busy (a run from elsewhere holds it): 100 ms, doubling to 1 s while it stays busy. */
+			long		delay_ms = BUSY_RETRY_MS;
+			int			i;
+
+			for (i = 0; i < backoff->failures && delay_ms < 1000; i++)
+				delay_ms *= 2;
+			backoff->failures++;
+			backoff->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Min(delay_ms, 1000));
+		}
 		else
 		{
 			long		delay_ms = BACKOFF_FIRST_MS;

@@ -134,5 +134,23 @@ wait_for($gold, $expected, 'after a restart gold follows the source again');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM medallion.runs WHERE status = 'failed' AND flow <> 'strict'}), '0',
 	'no run of the chain failed');
 
+# A flow whose run takes too long is cancelled at pg_medallion.flow_run_timeout and recorded as
+# failed; it cannot hold the other flows back.
+$node->safe_psql('postgres', q{ALTER SYSTEM SET pg_medallion.flow_run_timeout = '1s'; SELECT pg_reload_conf();});
+$node->safe_psql('postgres', q{
+	CREATE TABLE slow_tgt (id int PRIMARY KEY, v text NOT NULL, _commit_version bigint, _change_seq bigint);
+	ALTER TABLE slow_tgt OWNER TO flow_owner;
+	SET ROLE flow_owner;
+	SELECT medallion.create_flow('slow', 'src', 'slow_tgt', '{id}', start => 'latest',
+		transform => 'SELECT b.* FROM batch b, pg_catalog.pg_sleep(30)');
+	SELECT medallion.schedule_flow('slow', 'continuous');
+});
+$node->safe_psql('postgres', q{INSERT INTO src VALUES (5000, 'slow')});
+ok($node->wait_for_log(qr/continuous flow "slow" failed \(1 in a row\).*statement timeout/),
+	'the run past flow_run_timeout is cancelled, and the runner logs it');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM slow_tgt}), '0', 'the cancelled run merged nothing');
+wait_for(q{SELECT count(*) FROM gold WHERE id = 5000}, '1', 'the other flows ran meanwhile');
+$node->safe_psql('postgres', q{SET ROLE flow_owner; SELECT medallion.unschedule_flow('slow'); SELECT medallion.drop_flow('slow');});
+
 $node->stop;
 done_testing();
